@@ -95,7 +95,7 @@ def read_tvsum_info(path: Path) -> dict[str, dict[str, str]]:
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise InputError(path, f"line {line} is not valid UTF-8 ({e.reason} at byte {e.start})") from None
-    rows = list(csv.DictReader(text.splitlines(), delimiter="\t"))
+    rows = list(csv.DictReader(text.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE))
     need = {"category", "video_id", "title", "length"}
     if not rows or not need <= set(rows[0]):
         raise InputError(path, f"expected tab-separated columns {sorted(need)}")

@@ -27,7 +27,8 @@ class DataParams:
     dataset_dir: str = "data/demo"
     """Root folder of the dataset; the demo corpus by default, a downloaded TVSum to reproduce the paper."""
     on_error: Literal["stop", "skip"] = "skip"
-    """On a bad video: stop before writing anything, or skip it, record it in the report and go on."""
+    """On a bad video: stop before writing anything, or skip it, record it in the report and go on.
+    A bad annotation file (e.g. a non-UTF-8 title) concerns every video and always stops."""
 
 
 @dataclass
@@ -35,24 +36,38 @@ class DemoParams:
     """The generated demo corpus (TVSum layout) that makes the pipeline runnable offline."""
 
     seed: int = 0
+    """Same seed -> byte-identical corpus (videos, annotations, events)."""
     n_videos: int = 12
     min_seconds: int = 40
+    """Shortest video length in whole seconds (lengths are drawn uniformly in [min, max])."""
     max_seconds: int = 90
     width: int = 160
+    """Frame width in pixels (even: H.264 yuv420p needs even sizes)."""
     height: int = 120
+    """Frame height in pixels (even)."""
     fps: int = 15
     sample_rate: int = 16000
+    """Audio sample rate of the synthesized soundtrack (Hz)."""
     n_annotators: int = 20
+    """Simulated annotators per video, 20 as in TVSum."""
     segment_seconds: int = 2
     """Annotators rate segments of this length, as TVSum's did (constant over ~2 s)."""
+    min_shot_seconds: float = 3.0
+    """Shortest shot (hard cut to a new background after each shot)."""
+    max_shot_seconds: float = 10.0
+    annotator_bias: float = 0.5
+    """Std of each annotator's constant offset on the 1..5 scale (some rate high, some low)."""
+    annotator_noise: float = 1.2
+    """Mean std of each annotator's per-segment rating noise on the 1..5 scale."""
 
 
 @dataclass
 class FramesParams:
-    """Frame sampling: one frame per second, resized for the vision tower."""
+    """Frame sampling: one frame per second (the one on screen mid-second), resized for the vision tower."""
 
     image_size: int = 32
-    """Square side in pixels (PaliGemma2: 224; the tiny demo models: 32)."""
+    """Square side in pixels (PaliGemma2: 224; the tiny demo models: 32); frames are stretched to
+    the square, as PaliGemma's processor does."""
     sample_rate: int = 16000
     """Audio is extracted to mono WAV at this rate (whisper's rate)."""
 
@@ -63,8 +78,10 @@ class WhisperBuildParams:
 
     seed: int = 0
     n_state: int = 64
+    """Width of encoder and decoder (whisper tiny: 384)."""
     n_head: int = 2
     n_layer: int = 2
+    """Layers of encoder and of decoder each (whisper tiny: 4)."""
 
 
 @dataclass
@@ -74,8 +91,16 @@ class AsrParams:
     model: str = "models/asr/whisper-random.pt"
     """A whisper model name (``tiny``, ``base``...; needs the network) or a local checkpoint path."""
     language: str = "en"
+    """Spoken language (skips whisper's language detection)."""
     no_speech_threshold: float = 0.6
+    """A segment is dropped as non-speech when its no-speech probability is above this ..."""
     logprob_threshold: float = -1.0
+    """... and its average token log-probability is not above this (whisper's own rule)."""
+    sample_len: int | None = 64
+    """Max tokens decoded per 30-s window; null = whisper's default (224). Bounds the random model's time."""
+    threads: int = 1
+    """torch intra-op threads while transcribing. 1 is fastest for the tiny random model (its ops are too
+    small to split) and on a shared CPU, where extra threads spin against other jobs (6x slower measured)."""
     build: WhisperBuildParams = field(default_factory=WhisperBuildParams)
 
 
@@ -87,8 +112,9 @@ class CuesParams:
     """A second this many dB above the video's median loudness is called loud."""
     quiet_db: float = -10.0
     """A second this many dB below the median is called quiet."""
-    onset_threshold: float = 3.0
-    """Spectral-flux peak, in robust z-score units, that counts as a sudden sound."""
+    onset_threshold: float = 5.0
+    """Spectral-flux peak, in robust z-scores of the video's flux, that counts as a sudden sound
+    (at 3 the onsets of soft background murmur already pass)."""
 
 
 @dataclass
@@ -99,9 +125,12 @@ class PromptsParams:
         "score importance 1 to 5. category: {category}. title: {title}. "
         "speech: {speech}. audio: {audio}."
     )
-    """Prompt template; fields: category, title, speech, audio."""
+    """Prompt template; fields: category, title, speech, audio. Sentences ('. '-separated) naming a
+    field of a modality left out (``render_prompt``) are dropped."""
     transcript_window: float = 1.0
     """Transcript words within this many seconds of the segment go into the prompt."""
+    max_speech_words: int = 12
+    """At most this many transcript words per prompt (longer words are cut to 24 characters)."""
     n_folds: int = 5
     fold: int = 0
     """Which of the n_folds video-level folds is the test set."""
@@ -157,6 +186,9 @@ class TrainParams:
     warmup_steps: int = 10
     grad_accum: int = 1
     eval_batch_size: int = 64
+    """Batch size of validation, scoring and stored-distribution passes (no gradients)."""
+    max_grad_norm: float = 1.0
+    """Gradients are clipped to this global norm (keeps the tiny random-init models stable)."""
 
 
 @dataclass
@@ -170,14 +202,19 @@ class MskdParams:
 
 @dataclass
 class ExitTrainParams:
-    """Training of exit heads and prototypes on the frozen student."""
+    """Training of exit heads and prototypes on the frozen student (states cached once, heads trained on them)."""
 
     seed: int = 0
     epochs: int = 10
     lr: float = 3e-3
+    batch_size: int = 64
+    """Mini-batch of cached exit states per optimiser step."""
     head_dim: int = 32
+    """Size of the head vector p_i that the prototypes are compared with."""
     n_prototypes: int = 1
+    """Prototypes q per exit; gamma is the best cosine over them."""
     kd_weight: float = 1.0
+    """Weight of KL(student final answer distribution || head) next to CE on the labels."""
 
 
 @dataclass
@@ -185,8 +222,15 @@ class EEParams:
     """Early exit: heads after ``exit_layers``; a sample leaves when cos(p_i, q) >= threshold."""
 
     exit_layers: list[int] = field(default_factory=lambda: [1])
+    """Exit after this many decoder layers have run (1-based, each below the student's depth)."""
     threshold: float = 0.9
+    """tau: a row leaves at the first exit with gamma >= tau (> 1: never, full depth; -1: first exit)."""
     sweep: list[float] = field(default_factory=lambda: [0.5, 0.7, 0.8, 0.9, 0.95, 1.01])
+    """Thresholds of the F1-vs-speedup curve (plots/ee_sweep.csv)."""
+    batch_size: int = 64
+    """Rows per decoder pass when caching exit states and scoring (timing depends on it)."""
+    timing_repeats: int = 3
+    """Timed passes per setting (after one warm-up); the median is reported."""
     train: ExitTrainParams = field(default_factory=ExitTrainParams)
 
 
@@ -196,21 +240,36 @@ class EvaluateParams:
 
     budget: float = 0.15
     """Summary length as a fraction of the video (knapsack capacity floor(budget * n_frames))."""
-    shots: Literal["kts", "fixed"] = "kts"
+    shots: Literal["kts", "fixed", "file"] = "kts"
+    """Evaluation shots: KTS over frames.h5 features, fixed-length segments, or the scores file's ``shots``."""
     fixed_shot_seconds: float = 2.0
+    """Length of fixed shots (rounded to whole frames at the video's fps)."""
     kts_max_shots: int = 20
     """Upper bound on shots per video (KTS picks the number by its penalty)."""
+    kts_vmax: float = 1.0
+    """Weight of KTS's penalty on the number of change points (1 as in vsumm-reinforce/DSNet)."""
     tvsum_reference: Literal["segments", "shots"] = "segments"
-    """TVSum annotator summaries from fixed 60-frame segments (release protocol) or evaluation shots."""
+    """TVSum annotator summaries from fixed segments (release protocol) or the evaluation shots."""
+    reference_segment_frames: int = 60
+    """Segment length, in frames, of TVSum's reference-summary protocol."""
+    random_trials: int = 3
+    """Random-score draws averaged per video in the random baseline."""
     n_bootstrap: int = 1000
+    """Bootstrap resamples of the videos for the 95% confidence intervals."""
     seed: int = 0
+    """Seeds the bootstrap and the random baseline."""
 
 
 @dataclass
 class SummarizeParams:
-    """Defaults of ``deevisum summarize``."""
+    """Defaults of ``deevisum summarize`` (each one can be overridden by a command-line flag)."""
 
     budget: float = 0.15
+    """Summary length as a fraction of the input video (knapsack capacity, as in evaluation)."""
+    student: str = "models/student"
+    """Checkpoint that scores the seconds (the MSKD student the pipeline trains)."""
+    exits: str = "models/exits"
+    """Exit heads trained on that student (train_exits stage)."""
 
 
 @dataclass

@@ -1,0 +1,7 @@
+"""``python -m deevisum.evaluation ...`` = ``deevisum evaluate ...``."""
+
+import sys
+
+from deevisum.cli import main
+
+sys.exit(main(["evaluate", *sys.argv[1:]]))

@@ -1,0 +1,106 @@
+"""Everything one video's evaluation needs besides the predictions: shots and reference summaries.
+
+Built once per video and shared by the model, the random baseline and the human baseline, so
+all three are scored against the very same references by the very same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from deevisum.datasets import Benchmark, VideoAnnotation
+from deevisum.evaluation.metrics import RankedAnnotators, f1_against, kendall_taus, keyshot_summaries, spearman_rhos
+from deevisum.evaluation.scores import VideoScores
+from deevisum.evaluation.shots import check_shots, fixed_shots, kts_shots_from_h5
+from deevisum.io import InputError
+from deevisum.params import EvaluateParams
+
+METRICS = ("f1", "f1_mean", "f1_max", "kendall_tau", "spearman_rho")
+"""Per-video and aggregate metric names; ``f1`` follows the dataset's convention (mean or max)."""
+
+
+@dataclass(frozen=True)
+class VideoContext:
+    video: VideoAnnotation
+    shots: np.ndarray
+    references: np.ndarray
+    """(n_users, n_frames) bool: each annotator's reference summary."""
+    f1_reduce: str
+    """'mean' (TVSum: mean over annotators) or 'max' (SumMe: best-matching annotator)."""
+    annotators: RankedAnnotators
+
+
+def f1_convention(video: VideoAnnotation) -> str:
+    """TVSum scores are averaged over annotators, SumMe selections take the max (Gygli et al.)."""
+    return "mean" if video.kind == "scores" else "max"
+
+
+def resolve_shots(
+    vid: str, video: VideoAnnotation, params: EvaluateParams, shots: Mapping[str, object] | None, entry: VideoScores | None, source: str
+) -> np.ndarray:
+    """The evaluation shots of one video: given ones (e.g. KTS) first, else by ``params.shots``."""
+    try:
+        if shots is not None and vid in shots:
+            return check_shots(shots[vid], video.n_frames)
+        if params.shots == "fixed":
+            if not video.fps:
+                raise ValueError("the annotations give no fps, so fixed-length shots cannot be cut")
+            return fixed_shots(video.n_frames, max(1, round(params.fixed_shot_seconds * video.fps)))
+        if params.shots == "file":
+            if entry is None or entry.shots is None:
+                raise ValueError("shots: file, but the scores file gives no 'shots' for this video")
+            return check_shots(entry.shots, video.n_frames)
+        raise ValueError("shots: kts needs KTS shots from frame features (frames.h5: evaluation_shots / --frames)")
+    except ValueError as e:
+        raise InputError(source, f"video {vid}: {e}") from None
+
+
+def evaluation_shots(params: EvaluateParams, frames_h5: str | Path | None, video_ids: list[str] | None = None) -> dict[str, np.ndarray] | None:
+    """The shots a stage passes to ``evaluate_scores``: KTS over ``frames_h5`` under ``shots: kts``, else None."""
+    if params.shots != "kts" or frames_h5 is None:
+        return None
+    return kts_shots_from_h5(frames_h5, params.kts_max_shots, params.kts_vmax, video_ids)
+
+
+def reference_summaries(video: VideoAnnotation, shots: np.ndarray, params: EvaluateParams) -> np.ndarray:
+    """Annotators' summaries: SumMe's raw selections; TVSum's by knapsack on their 1..5 scores.
+
+    TVSum over fixed ``reference_segment_frames`` segments (the release's protocol) or over
+    the evaluation shots (``tvsum_reference: shots``, as the vsumm-reinforce h5 files do).
+    """
+    if video.kind == "selection":
+        return video.user_scores > 0
+    segments = fixed_shots(video.n_frames, params.reference_segment_frames) if params.tvsum_reference == "segments" else shots
+    return keyshot_summaries(video.user_scores, segments, params.budget)
+
+
+def build_context(
+    vid: str,
+    benchmark: Benchmark,
+    params: EvaluateParams,
+    shots: Mapping[str, object] | None = None,
+    entry: VideoScores | None = None,
+    source: str = "scores",
+) -> VideoContext:
+    video = benchmark.videos[vid]
+    s = resolve_shots(vid, video, params, shots, entry, source)
+    return VideoContext(video, s, reference_summaries(video, s, params), f1_convention(video), RankedAnnotators.of(video.user_scores))
+
+
+def f1_metrics(per_reference: np.ndarray, reduce: str) -> dict[str, float]:
+    """Reduce F1s against each annotator to the reported trio."""
+    f1_mean, f1_max = float(per_reference.mean()), float(per_reference.max())
+    return {"f1": f1_mean if reduce == "mean" else f1_max, "f1_mean": f1_mean, "f1_max": f1_max}
+
+
+def score_video(ctx: VideoContext, frame_scores: np.ndarray, budget: float) -> dict[str, float]:
+    """All metrics of per-frame predictions for one video."""
+    summary = keyshot_summaries(frame_scores, ctx.shots, budget)[0]
+    out = f1_metrics(f1_against(summary, ctx.references), ctx.f1_reduce)
+    out["kendall_tau"] = float(kendall_taus(frame_scores, ctx.annotators).mean())
+    out["spearman_rho"] = float(spearman_rhos(frame_scores, ctx.annotators).mean())
+    return out

@@ -1,0 +1,199 @@
+"""Training of early-exit heads and prototypes on a frozen model.
+
+The frozen decoder is run ONCE over the training examples (no grad) and the hidden states at
+the exit layers plus the final answer logits are cached; the heads then train for many epochs
+on those small tensors, which takes seconds.
+
+Per exit i the loss is
+    CE(head_i, label) + kd_weight * KL(P_final || P_head_i) + MSE(gamma_i, 1 - 2 TV(P_head_i, P_final))
+The last term makes gamma_i = cos(p_i, q) a regression estimate of how close the head's answer
+distribution is to the one full depth would give (1: identical, -1: disjoint), so the exit
+threshold bounds the change early exit makes to the scores, which is what costs F1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm import tqdm
+
+from deevisum.early_exit import EarlyExitRunner, ExitHeads
+from deevisum.io import atomic_path
+from deevisum.params import ExitTrainParams
+from deevisum.training import _load_optimizer, _optimizer_tensors
+
+CHECKPOINT_STATE = "train_state.json"
+CHECKPOINT_WEIGHTS = "heads.safetensors"
+CHECKPOINT_OPTIMIZER = "optimizer.safetensors"
+CHECKPOINT_CACHE = "states.safetensors"
+CHECKPOINT_LAST = "last"
+
+
+@dataclass
+class ExitData:
+    """Cached training material: what the frozen model computes once."""
+
+    states: list[torch.Tensor]
+    """Per exit layer: (N, D) hidden states at the answer position."""
+    final_logits: torch.Tensor
+    """(N, n_answers) the model's full-depth answer logits (distillation target)."""
+    labels: torch.Tensor
+    """(N,) class index of the annotated answer."""
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        out = {f"state_{i}": s.contiguous() for i, s in enumerate(self.states)}
+        return {**out, "final_logits": self.final_logits.contiguous(), "labels": self.labels.contiguous()}
+
+    @classmethod
+    def from_tensors(cls, t: Mapping[str, torch.Tensor]) -> ExitData:
+        n = sum(1 for k in t if k.startswith("state_"))
+        return cls([t[f"state_{i}"] for i in range(n)], t["final_logits"], t["labels"])
+
+
+def collect_exit_data(
+    runner: EarlyExitRunner, batches: Iterable[tuple[Mapping[str, torch.Tensor], torch.Tensor, torch.Tensor]]
+) -> ExitData:
+    """One no-grad full-depth pass; ``batches`` yield (model inputs, answer positions, labels)."""
+    per_exit: list[list[torch.Tensor]] = []
+    finals, labels = [], []
+    for inputs, answer_pos, y in tqdm(batches, desc="caching exit states", unit="batch"):
+        states, final = runner.collect(inputs, answer_pos)
+        per_exit = per_exit or [[] for _ in states]
+        for store, s in zip(per_exit, states):
+            store.append(s)
+        finals.append(final)
+        labels.append(y.long())
+    return ExitData([torch.cat(s) for s in per_exit], torch.cat(finals), torch.cat(labels))
+
+
+def files_digest(*paths: str | Path) -> str:
+    """sha256 over files and directories (names and bytes): the identity of the frozen inputs."""
+    h = hashlib.sha256()
+    for root in map(Path, paths):
+        files = sorted(f for f in root.rglob("*") if f.is_file()) if root.is_dir() else [root]
+        for f in files:
+            h.update(f.as_posix().encode())
+            with f.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()
+
+
+def exit_losses(heads: ExitHeads, data: ExitData, kd_weight: float) -> dict[str, torch.Tensor]:
+    """Summed-over-exits CE, KD and confidence losses for one mini-batch."""
+    target = torch.softmax(data.final_logits, dim=-1)
+    zero = data.final_logits.new_zeros(())
+    ce, kd, conf = zero, zero, zero
+    for i, h in enumerate(data.states):
+        logits, gamma = heads(i, h)
+        log_p = torch.log_softmax(logits, dim=-1)
+        ce = ce + nn.functional.nll_loss(log_p, data.labels)
+        kd = kd + nn.functional.kl_div(log_p, target, reduction="batchmean")
+        closeness = 1.0 - (log_p.exp().detach() - target).abs().sum(-1)  # 1 - 2 TV
+        conf = conf + nn.functional.mse_loss(gamma, closeness)
+    return {"loss": ce + kd_weight * kd + conf, "ce": ce, "kd": kd, "conf": conf}
+
+
+@torch.no_grad()
+def exit_quality(heads: ExitHeads, data: ExitData) -> dict[str, float]:
+    """Per exit: accuracy on labels, agreement with full depth, mean gamma (for the curves)."""
+    final = data.final_logits.argmax(-1)
+    out = {"full_acc": float((final == data.labels).float().mean())}
+    for i, (layer, h) in enumerate(zip(heads.config.exit_layers, data.states)):
+        logits, gamma = heads(i, h)
+        pred = logits.argmax(-1)
+        out[f"exit{layer}_acc"] = float((pred == data.labels).float().mean())
+        out[f"exit{layer}_agree"] = float((pred == final).float().mean())
+        out[f"exit{layer}_gamma"] = float(gamma.mean())
+    return out
+
+
+def _save_checkpoint(path: Path, heads: ExitHeads, opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """One atomic directory per epoch end, so a kill never pairs weights with the wrong epoch."""
+    with atomic_path(path) as tmp:
+        tmp.mkdir()
+        save_file({k: v.detach().contiguous() for k, v in heads.state_dict().items()}, str(tmp / CHECKPOINT_WEIGHTS))
+        tensors, groups = _optimizer_tensors(opt)
+        save_file(tensors, str(tmp / CHECKPOINT_OPTIMIZER))
+        (tmp / CHECKPOINT_STATE).write_text(json.dumps({**state, "param_groups": groups}, indent=2) + "\n", encoding="utf-8")
+
+
+def save_cached_data(checkpoint: str | Path, fingerprint: str, splits: Mapping[str, ExitData]) -> None:
+    """Keep the collected exit states so an interrupted stage does not run the model again."""
+    tensors = {f"{name}.{k}": v for name, d in splits.items() for k, v in d.to_tensors().items()}
+    with atomic_path(Path(checkpoint) / CHECKPOINT_CACHE) as tmp:
+        save_file(tensors, str(tmp), metadata={"fingerprint": fingerprint, "splits": ",".join(splits)})
+
+
+def load_cached_data(checkpoint: str | Path, fingerprint: str) -> dict[str, ExitData] | None:
+    """The exit states cached by a run with the same fingerprint, else None."""
+    path = Path(checkpoint) / CHECKPOINT_CACHE
+    if not path.is_file():
+        return None
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    if meta.get("fingerprint") != fingerprint:
+        return None
+    tensors = load_file(str(path))
+    return {
+        name: ExitData.from_tensors({k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(name + ".")})
+        for name in meta["splits"].split(",")
+    }
+
+
+def train_exit_heads(
+    heads: ExitHeads,
+    train: ExitData,
+    val: ExitData,
+    params: ExitTrainParams,
+    checkpoint: str | Path,
+    fingerprint: str,
+) -> list[dict[str, float]]:
+    """Train ``heads`` in place for ``params.epochs``; returns one row of curves per epoch.
+
+    After each epoch heads, optimizer and history go to ``checkpoint``; a run with the same
+    ``fingerprint`` (params + model identity) resumes from there instead of starting over. The
+    shuffle of epoch e is drawn from ``seed + e``, so a resumed run sees the same order.
+    """
+    last = Path(checkpoint) / CHECKPOINT_LAST
+    opt = torch.optim.Adam(heads.parameters(), lr=params.lr)
+    history: list[dict[str, float]] = []
+    if (last / CHECKPOINT_STATE).is_file():
+        state = json.loads((last / CHECKPOINT_STATE).read_text(encoding="utf-8"))
+        if state.get("fingerprint") == fingerprint:
+            heads.load_state_dict(load_file(str(last / CHECKPOINT_WEIGHTS)))
+            _load_optimizer(opt, load_file(str(last / CHECKPOINT_OPTIMIZER)), state["param_groups"])
+            history = state["history"]
+            print(f"resuming exit-head training after epoch {len(history)}", flush=True)
+    n = len(train.labels)
+    steps = math.ceil(n / params.batch_size)
+    for epoch in tqdm(range(len(history), params.epochs), desc="training exit heads", unit="epoch"):
+        heads.train()
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(params.seed + epoch))
+        sums = {"loss": 0.0, "ce": 0.0, "kd": 0.0, "conf": 0.0}
+        for s in range(steps):
+            idx = order[s * params.batch_size : (s + 1) * params.batch_size]
+            batch = ExitData([x[idx] for x in train.states], train.final_logits[idx], train.labels[idx])
+            losses = exit_losses(heads, batch, params.kd_weight)
+            opt.zero_grad()
+            losses["loss"].backward()
+            opt.step()
+            for k in sums:
+                sums[k] += float(losses[k].detach()) / steps
+        heads.eval()
+        row = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in sums.items()}}
+        row.update({f"val_{k}": v for k, v in exit_quality(heads, val).items()})
+        history.append(row)
+        state = {"fingerprint": fingerprint, "history": history}
+        _save_checkpoint(last, heads, opt, state)
+    return history

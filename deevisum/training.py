@@ -1,0 +1,263 @@
+"""The one trainer: teacher finetune, mentor, students and ablations (KD weights 0 = CE only).
+
+Loss per batch, all at the answer position of ``deevisum.scoring.build_batch`` inputs:
+full-vocabulary cross-entropy of the target answer token (the model learns to *say* the
+answer, so ``generate()`` and one-pass scoring agree) plus, per KD target, ``weight *
+kd_term(answer logits, stored target logits, T)`` (``deevisum.distillation``).
+
+Runs under ``accelerate`` unchanged (``accelerate launch stages/<stage>.py`` with a DDP or
+FSDP config): model, optimizer and data loader go through ``Accelerator.prepare``; only the
+main process writes. Each epoch ends with a checkpoint in ``ckpt_dir/last`` (trainable
+weights + AdamW state as safetensors, ``train_state.json`` with epoch, step, scheduler, RNG
+and the history); a re-run with the same ``run_config`` resumes after the last finished
+epoch, a different ``run_config`` starts over. The returned model carries the weights of the
+epoch with the lowest validation CE (kept in ``ckpt_dir/best``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader, Sampler
+from tqdm import tqdm
+from transformers import PaliGemmaProcessor, get_linear_schedule_with_warmup
+
+from deevisum.distillation import kd_term
+from deevisum.io import atomic_path, seed_everything
+from deevisum.params import TrainParams
+from deevisum.scoring import answer_logits, answer_token_ids, build_batch
+
+
+@dataclass
+class ExampleSet:
+    """What a trainer sees of a split: prompts, frames, targets 1..5, stored KD target logits."""
+
+    prompts: list[str]
+    images: np.ndarray
+    targets: np.ndarray
+    kd_logits: dict[str, torch.Tensor] = field(default_factory=dict)
+    """Name -> (n, 5) answer logits of a fixed model (teacher, mentor), aligned with the rows."""
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def digest(self) -> str:
+        """Content hash: a checkpoint is resumed only for exactly the same data."""
+        h = hashlib.sha256(json.dumps([self.prompts, self.targets.tolist()]).encode())
+        h.update(np.ascontiguousarray(self.images).tobytes())
+        for name in sorted(self.kd_logits):
+            h.update(name.encode() + self.kd_logits[name].numpy().tobytes())
+        return h.hexdigest()[:16]
+
+
+@dataclass
+class KDConfig:
+    """KD weights by target name (``{"teacher": psi, "mentor": phi}``; empty = CE only) and T."""
+
+    weights: dict[str, float] = field(default_factory=dict)
+    temperature: float = 1.0
+
+
+class EpochSampler(Sampler[int]):
+    """A fresh permutation per epoch from ``seed + epoch``, so a resumed run sees the same order."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _collate(data: ExampleSet, processor: PaliGemmaProcessor, answer_ids: list[int]):
+    answer_ids_t = torch.tensor(answer_ids)
+
+    def collate(idx: list[int]) -> dict[str, torch.Tensor]:
+        batch = build_batch(processor, [data.prompts[i] for i in idx], data.images[idx])
+        batch["labels_answer"] = answer_ids_t[torch.as_tensor(data.targets[idx], dtype=torch.long) - 1]
+        for name, logits in data.kd_logits.items():
+            batch[f"kd_{name}"] = logits[idx]
+        return batch
+
+    return collate
+
+
+def batch_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor], answer_ids: list[int], kd: KDConfig):
+    """Per-example (CE, weighted KD) losses; the KD terms use only the five answer logits."""
+    inputs = {k: v for k, v in batch.items() if k != "labels_answer" and not k.startswith("kd_")}
+    logits = model(**inputs, logits_to_keep=1).logits[:, -1].float()
+    ce = F.cross_entropy(logits, batch["labels_answer"], reduction="none")
+    kd_loss = torch.zeros_like(ce)
+    for name, weight in kd.weights.items():
+        if weight:
+            kd_loss = kd_loss + weight * kd_term(logits[:, answer_ids], batch[f"kd_{name}"], kd.temperature)
+    return ce, kd_loss
+
+
+def _trainable(model: torch.nn.Module) -> list[str]:
+    return [n for n, p in model.named_parameters() if p.requires_grad]
+
+
+def _trainable_state(acc: Accelerator, model: torch.nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
+    """Full (unsharded) trainable weights; a collective under FSDP, so every process calls it."""
+    state = acc.get_state_dict(model)
+    return {n: state[n].detach().cpu().contiguous() for n in names} if acc.is_main_process else {}
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    sd = optimizer.state_dict()
+    tensors = {f"{pid}.{k}": torch.as_tensor(v).cpu().contiguous() for pid, st in sd["state"].items() for k, v in st.items()}
+    return tensors, sd["param_groups"]
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict]) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def fingerprint(run_config: dict) -> str:
+    return hashlib.sha256(json.dumps(run_config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _load_resume(ckpt_dir: Path, fp: str) -> dict | None:
+    state_file = ckpt_dir / "last" / "train_state.json"
+    if not state_file.is_file():
+        return None
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    return state if state.get("fingerprint") == fp else None
+
+
+def _write_history(history: list[dict], log_csv: Path) -> None:
+    with atomic_path(log_csv) as tmp:
+        pd.DataFrame(history).to_csv(tmp, index=False)
+
+
+@torch.no_grad()
+def evaluate_loss(model, loader, answer_ids: list[int], kd: KDConfig, acc: Accelerator) -> dict[str, float]:
+    """Mean total and CE loss per example over a loader (gathered across processes)."""
+    model.eval()
+    ces, kds = [], []
+    for batch in loader:
+        ce, kd_loss = acc.gather_for_metrics(batch_losses(model, batch, answer_ids, kd))
+        ces.append(ce)
+        kds.append(kd_loss)
+    ce, kd_loss = torch.cat(ces), torch.cat(kds)
+    return {"loss": float((ce + kd_loss).mean()), "ce": float(ce.mean())}
+
+
+def train_vlm(
+    model: torch.nn.Module,
+    processor: PaliGemmaProcessor,
+    train: ExampleSet,
+    val: ExampleSet,
+    cfg: TrainParams,
+    kd: KDConfig,
+    ckpt_dir: str | Path,
+    log_csv: str | Path,
+    run_config: dict,
+    desc: str = "train",
+) -> torch.nn.Module:
+    """Train ``model`` on ``train`` (selecting by ``val`` CE), resuming from ``ckpt_dir``; returns it unwrapped."""
+    seed_everything(cfg.seed)
+    ckpt_dir, log_csv = Path(ckpt_dir), Path(log_csv)
+    acc = Accelerator(gradient_accumulation_steps=cfg.grad_accum)
+    answer_ids = answer_token_ids(processor.tokenizer)
+    names = _trainable(model)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                                  weight_decay=cfg.weight_decay)
+    train_loader = DataLoader(range(len(train)), batch_size=cfg.batch_size, sampler=EpochSampler(len(train), cfg.seed),
+                              collate_fn=_collate(train, processor, answer_ids))
+    val_loader = DataLoader(range(len(val)), batch_size=cfg.eval_batch_size,
+                            collate_fn=_collate(val, processor, answer_ids))
+    model, optimizer, train_loader, val_loader = acc.prepare(model, optimizer, train_loader, val_loader)
+    steps_per_epoch = -(-len(train_loader) // cfg.grad_accum)
+    scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, steps_per_epoch * cfg.epochs)
+
+    fp = fingerprint(run_config)
+    start_epoch, history, best_ce = 0, [], float("inf")
+    resume = _load_resume(ckpt_dir, fp)
+    if resume is not None:
+        acc.unwrap_model(model).load_state_dict(load_file(str(ckpt_dir / "last" / "trainable.safetensors")), strict=False)
+        _load_optimizer(optimizer, load_file(str(ckpt_dir / "last" / "optimizer.safetensors")), resume["param_groups"])
+        scheduler.load_state_dict(resume["scheduler"])
+        torch.set_rng_state(load_file(str(ckpt_dir / "last" / "rng.safetensors"))["torch"])
+        start_epoch, history, best_ce = resume["epoch"], resume["history"], resume["best_val_ce"]
+        acc.print(f"{desc}: resuming after epoch {start_epoch} from {ckpt_dir}")
+
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        train_loader.set_epoch(epoch)
+        sums = torch.zeros(3)
+        bar = tqdm(train_loader, desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+                   disable=not acc.is_local_main_process, leave=False)
+        for batch in bar:
+            with acc.accumulate(model):
+                ce, kd_loss = batch_losses(model, batch, answer_ids, kd)
+                ce, kd_loss = ce.mean(), kd_loss.mean()
+                total = ce + kd_loss
+                acc.backward(total)
+                if acc.sync_gradients:
+                    acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                if acc.sync_gradients:
+                    scheduler.step()
+                optimizer.zero_grad()
+            sums += torch.tensor([float(total), float(ce), float(kd_loss)])
+            bar.set_postfix(loss=f"{float(total):.3f}")
+        n_batches = max(len(train_loader), 1)
+        val_metrics = evaluate_loss(model, val_loader, answer_ids, kd, acc) if len(val) else {"loss": float("nan"), "ce": float("nan")}
+        row = {"epoch": epoch + 1, "train_loss": float(sums[0] / n_batches), "train_ce": float(sums[1] / n_batches),
+               "train_kd": float(sums[2] / n_batches), "val_loss": val_metrics["loss"], "val_ce": val_metrics["ce"],
+               "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0}
+        history.append(row)
+        acc.print(f"{desc} epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
+        improved = not (val_metrics["ce"] >= best_ce)  # NaN (no val set) counts as improved: keep the last
+        best_ce = val_metrics["ce"] if improved and val_metrics["ce"] == val_metrics["ce"] else best_ce
+        _checkpoint(acc, model, optimizer, scheduler, names, ckpt_dir, improved,
+                    {"fingerprint": fp, "epoch": epoch + 1, "history": history, "best_val_ce": best_ce})
+        if acc.is_main_process:
+            _write_history(history, log_csv)
+    acc.wait_for_everyone()
+    model = acc.unwrap_model(model)
+    model.load_state_dict(load_file(str(ckpt_dir / "best" / "trainable.safetensors")), strict=False)
+    return model.eval()
+
+
+def _checkpoint(acc, model, optimizer, scheduler, names, ckpt_dir: Path, improved: bool, state: dict) -> None:
+    """Atomically replace ``last`` (and ``best`` when the epoch improved validation CE)."""
+    weights = _trainable_state(acc, model, names)
+    tensors, groups = _optimizer_tensors(optimizer)
+    if acc.is_main_process:
+        if improved:
+            with atomic_path(ckpt_dir / "best") as tmp:
+                tmp.mkdir()
+                save_file(weights, str(tmp / "trainable.safetensors"))
+        with atomic_path(ckpt_dir / "last") as tmp:
+            tmp.mkdir()
+            save_file(weights, str(tmp / "trainable.safetensors"))
+            save_file(tensors, str(tmp / "optimizer.safetensors"))
+            save_file({"torch": torch.get_rng_state()}, str(tmp / "rng.safetensors"))
+            full = {**state, "param_groups": groups, "scheduler": scheduler.state_dict()}
+            (tmp / "train_state.json").write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
+    acc.wait_for_everyone()

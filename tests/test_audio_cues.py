@@ -1,0 +1,82 @@
+"""Audio cues: loudness, onsets and speech per second, from synthesized WAVs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io.wavfile
+
+from deevisum.audio_cues import audio_cues, cue_words, read_wav, speech_seconds
+from deevisum.io import InputError
+from deevisum.params import CuesParams
+
+SR = 16000
+P = CuesParams(loud_db=6.0, quiet_db=-10.0, onset_threshold=5.0)
+
+
+def noise(seconds: float, level: float, seed: int = 0) -> np.ndarray:
+    return (level * np.random.default_rng(seed).standard_normal(int(seconds * SR))).astype(np.float32)
+
+
+def test_loud_burst_in_quiet_audio_is_loud_and_sudden_at_its_second() -> None:
+    audio = noise(10, 0.01)
+    audio[int(6.2 * SR) : int(6.7 * SR)] += noise(0.5, 0.5, seed=1)
+    cues = audio_cues(audio, SR, [], 10, P)
+    assert [c["second"] for c in cues] == list(range(10))
+    assert [c["second"] for c in cues if c["onset"]] == [6]
+    assert [c["second"] for c in cues if "loud" in c["text"].split(", ")] == [6]
+    assert cues[6]["text"] == "loud, sudden sound"
+    assert cues[6]["loudness_db"] > 20
+    assert all(c["text"] == "none" for c in cues if c["second"] != 6)
+
+
+def test_steady_tone_has_no_onsets_and_a_quiet_stretch_is_quiet() -> None:
+    t = np.arange(8 * SR) / SR
+    audio = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    audio[5 * SR : 6 * SR] *= 0.01  # -40 dB for one second
+    cues = audio_cues(audio, SR, [], 8, P)
+    assert [c["second"] for c in cues if "quiet" in c["text"]] == [5]
+    assert cues[5]["loudness_db"] == pytest.approx(-40, abs=0.5)
+    # the abrupt cut (its click) and the tone's return are sudden; the steady tone never is
+    assert [c["second"] for c in cues if c["onset"]] == [5, 6]
+    steady = audio_cues(audio[: 5 * SR], SR, [], 5, P)
+    assert not any(c["onset"] for c in steady)
+
+
+def test_speech_flag_from_asr_segments() -> None:
+    segments = [{"start": 2.2, "end": 3.5, "text": "a b"}, {"start": 7.0, "end": 7.0, "text": ""}]
+    assert np.flatnonzero(speech_seconds(segments, 10)).tolist() == [2, 3]
+    cues = audio_cues(noise(10, 0.05), SR, segments, 10, P)
+    assert [c["second"] for c in cues if c["speech"]] == [2, 3]
+    assert cues[2]["text"].endswith("speech")
+
+
+@pytest.mark.parametrize("n_seconds", [3, 5, 7])
+def test_one_entry_per_frames_second_whatever_the_audio_length(n_seconds: int) -> None:
+    cues = audio_cues(noise(4.5, 0.1), SR, [], n_seconds, P)
+    assert len(cues) == n_seconds
+    # seconds past the end of the audio are silent, i.e. far below the median
+    assert all("quiet" in c["text"] for c in cues[5:])
+
+
+def test_cue_words() -> None:
+    assert cue_words(0.0, False, False, P) == "none"
+    assert cue_words(7.0, True, True, P) == "loud, sudden sound, speech"
+    assert cue_words(-12.0, True, False, P) == "quiet, speech"
+
+
+def test_read_wav(tmp_path: Path) -> None:
+    stereo = np.stack([np.full(100, 16384), np.zeros(100)], axis=1).astype(np.int16)
+    scipy.io.wavfile.write(tmp_path / "s.wav", SR, stereo)
+    audio = read_wav(tmp_path / "s.wav", SR)
+    assert audio.dtype == np.float32 and audio.shape == (100,)
+    assert audio[0] == pytest.approx(0.25)
+    with pytest.raises(InputError, match="expected 8000 Hz"):
+        read_wav(tmp_path / "s.wav", 8000)
+    with pytest.raises(InputError, match="not found"):
+        read_wav(tmp_path / "missing.wav", SR)
+    (tmp_path / "bad.wav").write_bytes(b"not a wav at all")
+    with pytest.raises(InputError, match="unreadable WAV"):
+        read_wav(tmp_path / "bad.wav", SR)

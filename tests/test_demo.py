@@ -1,0 +1,212 @@
+"""The demo corpus: TVSum layout, real mp4s, deterministic bytes, and importance that needs title and audio."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from deevisum import demo
+from deevisum.datasets import read_tvsum
+from deevisum.demo import COLOURS, EVENTS_FILE, OBJECTS, generate_corpus, plan_corpus
+from deevisum.params import DemoParams
+
+TINY = DemoParams(seed=3, n_videos=2, min_seconds=4, max_seconds=5, width=32, height=24)
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(root.rglob("*")) if f.is_file()}
+
+
+def _events(root: Path) -> dict:
+    return json.loads((root / "data" / EVENTS_FILE).read_text())["videos"]
+
+
+def _ffprobe(path: Path, stream: str, entries: str) -> dict:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", stream, "-show_entries", f"stream={entries}",
+         "-of", "json", str(path)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    streams = json.loads(out)["streams"]
+    return streams[0] if streams else {}
+
+
+def _decode_frames(path: Path, w: int, h: int) -> np.ndarray:
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3).astype(np.float32)
+
+
+def _second_db(path: Path, sr: int, n_seconds: int) -> np.ndarray:
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "s16le", "-ac", "1", "-ar", str(sr), "-"],
+                         capture_output=True, check=True).stdout
+    a = np.frombuffer(raw, np.int16).astype(np.float64) / 32768
+    return np.array([10 * np.log10(np.mean(a[i * sr: (i + 1) * sr] ** 2) + 1e-12) for i in range(n_seconds)])
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
+    first, second, other = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    generate_corpus(first, TINY)
+    second.mkdir()
+    (second / "stale.txt").write_text("left from an earlier run")
+    generate_corpus(second, TINY)  # replaces the whole folder
+    generate_corpus(other, DemoParams(**{**TINY.__dict__, "seed": TINY.seed + 1}))
+    a, b, c = _hashes(first), _hashes(second), _hashes(other)
+    assert a == b
+    assert len([k for k in a if k.endswith(".mp4")]) == TINY.n_videos
+    assert set(a.values()).isdisjoint(c.values())
+
+
+def test_a_failed_run_leaves_the_previous_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "demo"
+    generate_corpus(out, TINY)
+    before = _hashes(out)
+    calls = []
+
+    def encode_then_die(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("killed")
+        return real_encode(*args, **kwargs)
+
+    real_encode = demo.encode_mp4
+    monkeypatch.setattr(demo, "encode_mp4", encode_then_die)
+    with pytest.raises(RuntimeError, match="killed"):
+        generate_corpus(out, DemoParams(**{**TINY.__dict__, "seed": 99}))
+    assert _hashes(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # no temporary left behind
+
+
+def test_layout_is_read_by_the_tvsum_reader(mini_corpus: Path) -> None:
+    bench = read_tvsum(mini_corpus)
+    events = _events(mini_corpus)
+    assert set(bench.videos) == set(events) and len(bench.videos) == 3
+    for vid, ann in bench.videos.items():
+        assert bench.video_path(vid).is_file()
+        assert ann.n_users == 20 and ann.kind == "scores"
+        assert ann.fps == pytest.approx(15.0)
+        assert ann.duration == events[vid]["n_seconds"]
+        assert ann.title == events[vid]["title"]
+        colour, obj = events[vid]["target"]
+        assert colour in ann.title and obj in ann.title  # the title names what matters
+
+
+def test_mp4_frame_count_equals_annotation_and_has_audio(mini_corpus: Path) -> None:
+    bench = read_tvsum(mini_corpus)
+    for vid, ann in bench.videos.items():
+        v = _ffprobe(bench.video_path(vid), "v:0", "codec_name,pix_fmt,width,height,nb_read_frames")
+        assert (v["codec_name"], v["pix_fmt"], v["width"], v["height"]) == ("h264", "yuv420p", 64, 48)
+        assert int(v["nb_read_frames"]) == ann.n_frames
+        a = _ffprobe(bench.video_path(vid), "a:0", "codec_name,sample_rate,channels")
+        assert (a["codec_name"], int(a["sample_rate"]), a["channels"]) == ("aac", 16000, 1)
+
+
+def test_annotations_are_integer_ratings_constant_over_segments(mini_corpus: Path) -> None:
+    seg = 2 * 15
+    for ann in read_tvsum(mini_corpus).videos.values():
+        u = ann.user_scores
+        assert np.array_equal(u, np.rint(u)) and u.min() >= 1 and u.max() <= 5
+        for start in range(0, ann.n_frames, seg):
+            block = u[:, start: start + seg]
+            assert (block == block[:, :1]).all()
+        assert len({tuple(row) for row in u.tolist()}) > 1  # annotators disagree
+
+
+def test_rendered_events_shots_and_sounds_are_in_the_files(mini_corpus: Path) -> None:
+    """What the plan says is really in the pixels and samples: objects, flashes, cuts, loud cues."""
+    fps, seen = 15, set()
+    for vid, plan in _events(mini_corpus).items():
+        path = mini_corpus / "video" / f"{vid}.mp4"
+        frames = _decode_frames(path, 64, 48)
+        in_event = np.zeros(len(frames), bool)
+        for e in plan["events"]:
+            span = slice(e["start"] * fps, e["end"] * fps)
+            in_event[span] = True
+            if e["kind"] == "flash":
+                seen.add("flash")
+                assert frames[span].mean() > 180
+            else:
+                seen.add("object")
+                colour = np.asarray(COLOURS[e["colour"]], np.float32)
+                share = (np.abs(frames[span] - colour).sum(-1) < 60).mean(axis=(1, 2))
+                assert share.min() > 0.05  # a big object in every frame of the event
+        diffs = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))
+        for start, _ in plan["shots_frames"][1:]:
+            if not in_event[start - 1] and not in_event[start]:
+                seen.add("cut")
+                assert diffs[start - 1] > 3 * np.median(diffs)  # a hard cut, not a drift
+        db = _second_db(path, 16000, plan["n_seconds"])
+        cue = np.zeros(plan["n_seconds"], bool)
+        for e in plan["events"]:
+            cue[e["start"]: e["end"]] |= e["sound"] is not None
+        if cue.any():
+            seen.add("sound")
+            assert db[cue].min() > db[~cue].max() + 6
+    assert seen >= {"flash", "object", "sound", "cut"}, f"the mini corpus lacks some event types: {seen}"
+
+
+@pytest.mark.parametrize("bad", [{"width": 33}, {"min_seconds": 50, "max_seconds": 40}, {"max_shot_seconds": 1.0}])
+def test_impossible_params_are_refused_before_writing(tmp_path: Path, bad: dict) -> None:
+    with pytest.raises(ValueError, match="params demo"):
+        generate_corpus(tmp_path / "demo", DemoParams(**bad))
+    assert not (tmp_path / "demo").exists()
+
+
+@pytest.fixture(scope="module")
+def plans():
+    """The default corpus's plans (annotations included, no video encoding)."""
+    return plan_corpus(DemoParams())
+
+
+def _mean_rating(plan, seconds: list[int]) -> float:
+    frames = np.concatenate([np.arange(s * plan.fps, (s + 1) * plan.fps) for s in seconds])
+    return float(plan.user_scores[:, frames].mean())
+
+
+def _seconds(plan, pred) -> list[int]:
+    return [s for e in plan.events if pred(e) for s in range(e.start, e.end)]
+
+
+def test_every_colour_object_pair_is_some_videos_target(plans) -> None:
+    assert {p.target for p in plans} == {(c, o) for c in COLOURS for o in OBJECTS}
+
+
+def test_same_object_is_important_only_where_the_title_names_it(plans) -> None:
+    gaps = []
+    for a in plans:
+        for b in plans:
+            own = _seconds(a, lambda e: e.kind == "target")
+            foreign = _seconds(b, lambda e, t=a.target: e.kind == "distractor" and (e.colour, e.obj) == t)
+            if own and foreign:
+                gaps.append(_mean_rating(a, own) - _mean_rating(b, foreign))
+    assert len(gaps) >= 5
+    assert min(gaps) > 1.5
+
+
+def test_flash_matters_only_with_its_sound(plans) -> None:
+    loud = [_mean_rating(p, s) for p in plans if (s := _seconds(p, lambda e: e.kind == "flash" and e.sound))]
+    silent = [_mean_rating(p, s) for p in plans if (s := _seconds(p, lambda e: e.kind == "flash" and not e.sound))]
+    quiet = [_mean_rating(p, s) for p in plans if (s := [i for i in range(p.n_seconds) if i not in set(_seconds(p, lambda e: True))])]
+    assert loud and silent
+    assert min(loud) > max(silent) + 1.0
+    assert abs(np.mean(silent) - np.mean(quiet)) < 0.5  # a silent flash is as dull as nothing
+    # the sound alone decides nothing: sounded distractors stay unimportant
+    sounded = [_mean_rating(p, s) for p in plans if (s := _seconds(p, lambda e: e.kind == "distractor" and e.sound))]
+    assert sounded and max(sounded) < min(loud) - 1.0
+
+
+def test_annotators_agree_like_noisy_humans(plans) -> None:
+    """Leave-one-out agreement clearly above chance, far from unanimous."""
+    rhos = []
+    for p in plans:
+        seg = p.user_scores[:, :: 2 * p.fps]
+        for i in range(len(seg)):
+            rest = np.delete(seg, i, axis=0).mean(axis=0)
+            rhos.append(spearmanr(seg[i], rest)[0])
+    assert 0.3 < np.nanmean(rhos) < 0.95

@@ -1,0 +1,173 @@
+"""Evaluator units: knapsack, keyshot F1, shots (fixed, KTS), scores expansion, rank correlations."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import h5py
+import numpy as np
+import pytest
+from scipy.stats import kendalltau, spearmanr
+
+from deevisum.evaluation import evaluation_shots, metrics
+from deevisum.evaluation.knapsack import knapsack, knapsack_batch
+from deevisum.evaluation.metrics import (
+    RankedAnnotators,
+    f1_against,
+    kendall_taus,
+    keyshot_summaries,
+    pairwise_kendall_taus,
+    pairwise_spearman_rhos,
+    spearman_rhos,
+)
+from deevisum.evaluation.scores import expand_scores
+from deevisum.evaluation.shots import check_shots, fixed_shots, kts_change_points, kts_shots, kts_shots_from_h5
+from deevisum.io import InputError
+from deevisum.params import EvaluateParams
+
+
+def test_knapsack_hand_case():
+    # classic instance: the two heavier items (100 + 120) beat any pair with the first
+    assert knapsack([60, 100, 120], [10, 20, 30], 50).tolist() == [1, 2]
+    assert knapsack([60, 100, 120], [10, 20, 30], 9).tolist() == []
+    assert knapsack([5, 1], [3, 1], 3).tolist() == [0]
+
+
+def test_knapsack_ties_keep_the_earlier_item():
+    # vsumm-reinforce's rule: a later item replaces an earlier one only if strictly better
+    assert knapsack([1.0, 1.0], [1, 1], 1).tolist() == [0]
+    assert knapsack([1.0, 1.0, 2.0], [1, 1, 2], 2).tolist() == [0, 1]
+
+
+def test_knapsack_is_optimal_and_batched_rows_agree():
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        n = int(rng.integers(1, 8))
+        values, weights = rng.random(n), rng.integers(1, 10, n)
+        cap = int(rng.integers(0, 25))
+        best = max(
+            sum(values[list(c)]) for r in range(n + 1) for c in itertools.combinations(range(n), r) if sum(weights[list(c)]) <= cap
+        )
+        picked = knapsack(values, weights, cap)
+        assert weights[picked].sum() <= cap
+        assert values[picked].sum() == pytest.approx(best)
+    rows = rng.random((4, 6))
+    w = rng.integers(1, 5, 6)
+    batch = knapsack_batch(rows, w, 7)
+    for row, mask in zip(rows, batch):
+        assert np.flatnonzero(mask).tolist() == knapsack(row, w, 7).tolist()
+
+
+def test_f1_hand_cases():
+    pred = np.array([1, 1, 0, 0], bool)
+    refs = np.array([[0, 1, 1, 0], [1, 1, 0, 0], [0, 0, 1, 1]], bool)
+    # overlap 1 of 2 each way -> P = R = 0.5; identical -> 1; no overlap -> 0
+    assert f1_against(pred, refs).tolist() == [0.5, 1.0, 0.0]
+    assert f1_against(np.zeros(4, bool), refs).tolist() == [0.0, 0.0, 0.0]
+    # P = 1/3, R = 1 -> F1 = 2 * (1/3) / (4/3) = 0.5
+    assert f1_against(np.array([1, 1, 1, 0], bool), np.array([[0, 0, 1, 0]], bool))[0] == pytest.approx(0.5)
+
+
+def test_keyshot_summary_takes_best_mean_shots_within_budget():
+    shots = np.array([[0, 4], [4, 6], [6, 10]])
+    scores = np.array([1, 1, 1, 1, 9, 9, 5, 5, 0, 0], float)  # means 1, 9, 2.5
+    # budget 0.6 -> capacity 6: shot 1 (2 frames, 9) + shot 2 (4 frames, 2.5) beat shot 0 + shot 1
+    summary = keyshot_summaries(scores, shots, 0.6)[0]
+    assert summary.tolist() == [False] * 4 + [True] * 6
+    # capacity floor(0.15 * 10) = 1 frame: nothing fits
+    assert not keyshot_summaries(scores, shots, 0.15).any()
+
+
+def test_expand_scores_per_frame_and_per_second():
+    assert expand_scores(np.array([1.0, 2.0, 3.0]), 1, 3).tolist() == [1, 2, 3]
+    # k = 2.5: score i covers [floor(2.5 i), floor(2.5 (i + 1))) -> lengths 2, 3, 2, 3
+    assert expand_scores(np.arange(4.0), 2.5, 10).tolist() == [0, 0, 1, 1, 1, 2, 2, 3, 3, 3]
+    # the last second may be partial: 3 scores of 4 frames cover a 9-frame video
+    assert expand_scores(np.arange(3.0), 4, 9).tolist() == [0] * 4 + [1] * 4 + [2]
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_expand_scores_rejects_wrong_length(m):
+    with pytest.raises(ValueError, match="expected 3 scores"):
+        expand_scores(np.arange(float(m)), 4, 9)
+
+
+def test_fixed_and_checked_shots():
+    assert fixed_shots(10, 4).tolist() == [[0, 4], [4, 8], [8, 10]]
+    assert check_shots([[0, 3], [3, 10]], 10).tolist() == [[0, 3], [3, 10]]
+    for bad, why in [
+        ([[0, 3], [4, 10]], "gap or overlap"),
+        ([[0, 3], [3, 9]], "do not cover"),
+        ([[1, 3], [3, 10]], "not 0"),
+        ([[0, 3], [3, 3], [3, 10]], "empty"),
+        ([[0, 2.5], [2.5, 10]], "integer"),
+        ([], "non-empty"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            check_shots(bad, 10)
+
+
+def _kts_brute_force(x: np.ndarray, max_shots: int, vmax: float) -> list[int]:
+    """KTS by enumeration (Potapov et al.'s cpd_auto objective), the oracle for tiny inputs."""
+    n = len(x)
+
+    def scatter(bounds):
+        return sum(((x[a:b] - x[a:b].mean(0)) ** 2).sum() for a, b in zip(bounds[:-1], bounds[1:]))
+
+    best, best_cost = [], scatter([0, n]) / n
+    for m in range(1, min(max_shots - 1, n - 1) + 1):
+        seg = min((scatter([0, *c, n]), list(c)) for c in itertools.combinations(range(1, n), m))
+        cost = seg[0] / n + vmax * m / (2 * n) * (math.log(n / m) + 1)
+        if cost < best_cost:
+            best, best_cost = seg[1], cost
+    return best
+
+
+def test_kts_matches_brute_force_and_finds_clear_cuts():
+    rng = np.random.default_rng(0)
+    for vmax in (0.05, 1.0):
+        x = rng.normal(size=(9, 3))
+        assert kts_change_points(x, 6, vmax).tolist() == _kts_brute_force(x, 6, vmax)
+    levels = np.repeat(np.eye(3), [5, 7, 4], axis=0) + 0.01 * rng.normal(size=(16, 3))
+    assert kts_change_points(levels, 10).tolist() == [5, 12]
+    assert kts_change_points(levels, 1).tolist() == []
+
+
+def test_kts_shots_map_seconds_to_frames_and_read_frames_h5(tmp_path):
+    feats = np.repeat(np.eye(2), [3, 2], axis=0)
+    # change at second 3 -> frame floor(3 * 2.5) = 7; 5 seconds of 2.5 fps cover 12 frames
+    assert kts_shots(feats, 12, 2.5, 5).tolist() == [[0, 7], [7, 12]]
+    frames = np.zeros((6, 8, 8, 3), np.uint8)
+    frames[3:] = 255
+    with h5py.File(tmp_path / "frames.h5", "w") as f:
+        g = f.create_group("v1")
+        g.create_dataset("frames", data=frames)
+        g.attrs.update(fps=10.0, n_frames=55, duration=5.5, n_seconds=6)
+    assert kts_shots_from_h5(tmp_path / "frames.h5", 5)["v1"].tolist() == [[0, 30], [30, 55]]
+    assert evaluation_shots(EvaluateParams(shots="kts", kts_max_shots=5), tmp_path / "frames.h5")["v1"].tolist() == [[0, 30], [30, 55]]
+    assert evaluation_shots(EvaluateParams(shots="fixed"), tmp_path / "frames.h5") is None
+    with pytest.raises(InputError, match="no frames for video v2"):
+        kts_shots_from_h5(tmp_path / "frames.h5", 5, video_ids=["v2"])
+
+
+def test_rank_correlations_match_scipy_and_flat_inputs_count_as_zero(monkeypatch):
+    rng = np.random.default_rng(1)
+    users = rng.integers(1, 6, (4, 300)).astype(float)
+    ann = RankedAnnotators.of(users)
+    preds = [rng.random(300), rng.integers(1, 6, 300).astype(float), np.repeat(rng.random(30), 10)]
+
+    def check():
+        for p in preds:
+            assert kendall_taus(p, ann) == pytest.approx([kendalltau(p, u).statistic for u in users], abs=1e-12)
+            assert spearman_rhos(p, ann) == pytest.approx([spearmanr(p, u).statistic for u in users], abs=1e-12)
+        pairs = list(zip(*np.triu_indices(4, 1)))
+        assert pairwise_kendall_taus(ann) == pytest.approx([kendalltau(users[i], users[j]).statistic for i, j in pairs], abs=1e-12)
+        assert pairwise_spearman_rhos(ann) == pytest.approx([spearmanr(users[i], users[j]).statistic for i, j in pairs], abs=1e-12)
+
+    check()
+    monkeypatch.setattr(metrics, "TABLE_CELLS", 1)  # scipy's sorting path must give the same numbers
+    check()
+    flat = np.ones(300)
+    assert kendall_taus(flat, ann).tolist() == [0.0] * 4
+    assert spearman_rhos(flat, ann).tolist() == [0.0] * 4

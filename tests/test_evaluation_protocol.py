@@ -1,0 +1,175 @@
+"""Evaluator end to end on tiny hand-made benchmarks: conventions, bad input, reports, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deevisum.cli import main
+from deevisum.datasets import Benchmark, VideoAnnotation
+from deevisum.evaluation import baselines, evaluate_scores, fold_summary, plot_rows
+from deevisum.evaluation.context import METRICS
+from deevisum.io import BadInputReport, InputError
+from deevisum.params import EvaluateParams
+
+FIXED = EvaluateParams(shots="fixed", fixed_shot_seconds=1.0, n_bootstrap=50, random_trials=1, reference_segment_frames=4)
+
+
+def tiny_tvsum(n_videos: int = 4, n_frames: int = 40, fps: float = 4.0) -> Benchmark:
+    """Annotators' 1..5 scores constant over 4-frame segments, two categories."""
+    rng = np.random.default_rng(0)
+    videos = {}
+    for i in range(n_videos):
+        users = np.repeat(rng.integers(1, 6, (5, n_frames // 4)), 4, axis=1).astype(np.float32)
+        videos[f"v{i}"] = VideoAnnotation(f"v{i}", "AB"[i % 2], f"video {i}", users, "scores", fps, n_frames / fps)
+    return Benchmark("tvsum", Path("tiny"), videos, Path("tiny/video"))
+
+
+def per_second(bench: Benchmark, seed: int = 1) -> dict:
+    rng = np.random.default_rng(seed)
+    return {v: {"scores": rng.random(math.ceil(a.n_frames / a.fps)).tolist(), "frames_per_score": a.fps} for v, a in bench.videos.items()}
+
+
+def test_summe_reports_max_and_mean_over_annotators():
+    # 3 users' raw selections of a 10-frame video; fixed 2-frame shots, budget 0.2 -> 2 frames
+    users = np.zeros((3, 10), np.float32)
+    users[0, 0:2] = 1  # agrees with the summary below: F1 1
+    users[1, 0:4] = 1  # overlap 2, P 1, R 0.5: F1 2/3
+    users[2, 6:8] = 1  # no overlap: F1 0
+    video = VideoAnnotation("s", "", "s", users, "selection", 1.0, 10.0)
+    bench = Benchmark("summe", Path("summe"), {"s": video}, Path("summe/videos"))
+    scores = {"s": {"scores": [9, 9, 1, 1, 1, 1, 1, 1, 1, 1], "frames_per_score": 1}}
+    params = EvaluateParams(shots="fixed", fixed_shot_seconds=2.0, budget=0.2, n_bootstrap=10)
+    m = evaluate_scores(scores, bench, params)["model"]["videos"]["s"]
+    assert m["f1_max"] == pytest.approx(1.0)
+    assert m["f1_mean"] == pytest.approx((1 + 2 / 3 + 0) / 3)
+    assert m["f1"] == m["f1_max"]
+
+
+def test_tvsum_uses_mean_and_report_has_every_part():
+    bench = tiny_tvsum()
+    report = evaluate_scores(per_second(bench), bench, FIXED)
+    model = report["model"]
+    assert set(report["baselines"]) == {"random", "human"}
+    for block in (model, *report["baselines"].values()):
+        assert block["n_videos"] == 4 and set(block["mean"]) == set(METRICS)
+        for m in METRICS:
+            lo, hi = block["ci95"][m]
+            assert lo <= block["mean"][m] <= hi
+        assert {c: d["n_videos"] for c, d in block["per_category"].items()} == {"A": 2, "B": 2}
+        cat_a = np.mean([block["videos"][v]["f1"] for v in ("v0", "v2")])
+        assert block["per_category"]["A"]["f1"] == pytest.approx(cat_a)
+    assert all(v["f1"] == v["f1_mean"] for v in model["videos"].values())
+    assert report["bad_input"]["n_skipped"] == 0
+    assert {r["method"] for r in plot_rows(report)} == {"model", "baseline_random", "baseline_human"}
+
+
+def test_same_inputs_give_identical_reports_and_subsets_keep_random_draws():
+    bench = tiny_tvsum()
+    scores = per_second(bench)
+    a, b = evaluate_scores(scores, bench, FIXED), evaluate_scores(scores, bench, FIXED)
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    part = baselines(bench, FIXED, video_ids=["v1"])["baselines"]["random"]["videos"]["v1"]
+    assert part == a["baselines"]["random"]["videos"]["v1"]
+
+
+def test_perfect_scores_match_the_reference_summaries():
+    bench = tiny_tvsum(n_videos=1)
+    video = bench.videos["v0"]
+    # one annotator, scored by their own scores over the reference segments: F1 exactly 1
+    solo = VideoAnnotation("v0", "A", "t", video.user_scores[:1], "scores", video.fps, video.duration)
+    bench.videos["v0"] = solo
+    params = EvaluateParams(shots="fixed", fixed_shot_seconds=1.0, reference_segment_frames=4, n_bootstrap=10)
+    scores = {"v0": {"scores": solo.user_scores[0].tolist(), "frames_per_score": 1}}
+    assert evaluate_scores(scores, bench, params, with_baselines=False)["model"]["mean"]["f1"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "entry, problem",
+    [
+        ({"scores": [0.5] * 9, "frames_per_score": 4}, "expected 10 scores"),
+        ({"scores": [0.5] * 11, "frames_per_score": 4}, "expected 10 scores"),
+        ({"scores": [0.5] * 9 + [float("nan")], "frames_per_score": 4}, "score 9 is nan"),
+        ({"scores": [float("inf")] + [0.5] * 9, "frames_per_score": 4}, "score 0 is inf"),
+        ({"scores": [0.5] * 10, "frames_per_score": 0}, "frames_per_score must be a positive"),
+        ({"scores": "high", "frames_per_score": 4}, "must be numbers|flat list"),
+        ({"frames_per_score": 4}, "expected an object"),
+    ],
+)
+def test_bad_scores_name_the_video(entry, problem):
+    bench = tiny_tvsum()
+    scores = per_second(bench) | {"v2": entry}
+    with pytest.raises(InputError, match=f"scores.json: video v2: .*({problem})"):
+        evaluate_scores(scores, bench, FIXED, source="scores.json")
+
+
+def test_unknown_video_and_bad_shots_are_errors_or_skipped():
+    bench = tiny_tvsum()
+    with pytest.raises(InputError, match="unknown video id 'nope'"):
+        evaluate_scores(per_second(bench) | {"nope": {"scores": [1.0], "frames_per_score": 1}}, bench, FIXED)
+    gap = {"v1": [[0, 10], [12, 40]]}
+    with pytest.raises(InputError, match="video v1: shot 0 ends at 10 but shot 1 starts at 12"):
+        evaluate_scores(per_second(bench), bench, FIXED, shots=gap)
+    short = per_second(bench)
+    for v in short:
+        short[v]["shots"] = [[0, 20], [20, 40]]
+    short["v3"]["shots"] = [[0, 20], [20, 39]]
+    file_params = EvaluateParams(shots="file", n_bootstrap=10, random_trials=1)
+    with pytest.raises(InputError, match="video v3: shots end at frame 39, the video has 40"):
+        evaluate_scores(short, bench, file_params)
+    short["v3"]["shots"] = [[0, 8], [8, 20], [20, 40]]
+    by_file = evaluate_scores(short, bench, file_params)["model"]["videos"]
+    assert [by_file[v]["n_shots"] for v in short] == [2, 2, 2, 3]
+    del short["v0"]["shots"]
+    with pytest.raises(InputError, match="video v0: shots: file, but the scores file gives no 'shots'"):
+        evaluate_scores(short, bench, file_params)
+    with pytest.raises(InputError, match="video v0: shots: kts needs KTS shots"):
+        evaluate_scores(per_second(bench), bench, EvaluateParams(shots="kts"))
+    bad = BadInputReport("skip")
+    report = evaluate_scores(per_second(bench), bench, FIXED, shots=gap, bad=bad)
+    assert report["model"]["n_videos"] == report["baselines"]["human"]["n_videos"] == 3
+    assert report["bad_input"]["skipped"][0]["item"] == "v1"
+
+
+def test_fold_summary_mean_and_std():
+    bench = tiny_tvsum()
+    reports = [evaluate_scores(per_second(bench, seed), bench, FIXED) for seed in (1, 2, 3)]
+    folds = fold_summary(reports)
+    values = [r["model"]["mean"]["kendall_tau"] for r in reports]
+    assert folds["n_folds"] == 3
+    assert folds["model"]["kendall_tau"]["mean"] == pytest.approx(np.mean(values))
+    assert folds["model"]["kendall_tau"]["std"] == pytest.approx(np.std(values))
+    assert folds["baseline_human"]["f1"]["std"] == pytest.approx(0.0)
+
+
+def write_tvsum_folder(root: Path, bench: Benchmark) -> None:
+    """The TVSum release's two tables for ``bench`` (what read_tvsum reads)."""
+    (root / "data").mkdir(parents=True)
+    anno = [f"{v}\t{a.category}\t{','.join(str(int(s)) for s in u)}" for v, a in bench.videos.items() for u in a.user_scores]
+    (root / "data" / "ydata-tvsum50-anno.tsv").write_text("\n".join(anno) + "\n")
+    info = ["category\tvideo_id\ttitle\turl\tlength"] + [
+        f"{a.category}\t{v}\t{a.title}\thttp://x\t0:{int(a.duration):02d}" for v, a in bench.videos.items()
+    ]
+    (root / "data" / "ydata-tvsum50-info.tsv").write_text("\n".join(info) + "\n")
+
+
+def test_cli_evaluates_a_scores_file_and_prints_baselines(tmp_path, capsys):
+    bench = tiny_tvsum()
+    write_tvsum_folder(tmp_path / "tvsum", bench)
+    (tmp_path / "scores.json").write_text(json.dumps(per_second(bench)))
+    out = tmp_path / "report.json"
+    args = ["evaluate", str(tmp_path / "scores.json"), "--root", str(tmp_path / "tvsum"), "--shots", "fixed", "-o", str(out)]
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    assert "model" in table and "random" in table and "human" in table
+    report = json.loads(out.read_text())
+    assert report["model"]["n_videos"] == 4 and report["protocol"]["shots"] == "fixed"
+    assert main(["evaluate", "--baselines", "--root", str(tmp_path / "tvsum")]) == 0
+    assert "human" in capsys.readouterr().out
+    (tmp_path / "bad.json").write_text(json.dumps({"v0": {"scores": [1.0], "frames_per_score": 1}}))
+    assert main(["evaluate", str(tmp_path / "bad.json"), "--root", str(tmp_path / "tvsum")]) == 1
+    assert "video v0" in capsys.readouterr().err

@@ -1,0 +1,179 @@
+"""Prompts: per-second targets, transcript windows, modality subsets, video-level folds."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from deevisum.datasets import VideoAnnotation
+from deevisum.io import InputError
+from deevisum.params import PromptsParams
+from deevisum.prompts import (
+    MAX_WORD_CHARS,
+    build_examples,
+    make_splits,
+    read_frames_index,
+    render_prompt,
+    second_bounds,
+    second_targets,
+    select_fold,
+    speech_words,
+)
+
+P = PromptsParams()
+EXAMPLE = {
+    "category": "dog show",
+    "title": "Chasing the {red} ball",  # braces in values must not be re-interpreted
+    "speech": "look at that",
+    "audio": "loud, sudden sound",
+}
+
+
+def annotation(scores: list[list[float]], kind: str = "scores") -> VideoAnnotation:
+    return VideoAnnotation("v", "cat", "a title", np.array(scores, dtype=np.float32), kind)  # type: ignore[arg-type]
+
+
+def test_second_targets_from_hand_made_annotations() -> None:
+    # fps 2: second 0 = frames 0-1, second 1 = frames 2-3, second 2 = frame 4 (partial last second)
+    ann = annotation([[1, 2, 5, 5, 3], [2, 2, 4, 5, 3], [5, 4, 1, 1, 4]])
+    dist, target, mean = second_targets(ann, 2.0, 3)
+    # per-user second scores: s0 = [1.5->2, 2, 4.5->5], s1 = [5, 4.5->5, 1], s2 = [3, 3, 4]
+    np.testing.assert_allclose(dist.sum(axis=1), 1.0)
+    np.testing.assert_allclose(dist[0], [0, 2 / 3, 0, 0, 1 / 3])
+    np.testing.assert_allclose(dist[1], [1 / 3, 0, 0, 0, 2 / 3])
+    np.testing.assert_allclose(mean, [3.0, 11 / 3, 10 / 3])
+    assert target.tolist() == [3, 4, 3]
+
+
+def test_targets_round_half_up_and_fractional_fps() -> None:
+    ann = annotation([[2, 3, 3, 4, 4]] * 2)
+    # fps 2.5: seconds cover frames [0, 2) and [2, 5)
+    dist, target, mean = second_targets(ann, 2.5, 2)
+    assert target.tolist() == [3, 4]  # means 2.5 and 3.67: half rounds up
+    np.testing.assert_allclose(mean, [3, 4])
+
+
+def test_selection_annotations_map_to_1_and_5() -> None:
+    dist, target, _ = second_targets(annotation([[0, 0, 1, 1], [0, 1, 1, 1]], kind="selection"), 2.0, 2)
+    np.testing.assert_allclose(dist, [[0.5, 0, 0.5, 0, 0], [0, 0, 0, 0, 1]])
+    assert target.tolist() == [2, 5]  # second 0: users score 1 and 3
+
+
+def test_second_bounds_exact_for_ntsc_rates() -> None:
+    bounds = second_bounds(30000 / 1001, 1002, 10**6)
+    assert bounds[1001] == 30000 and bounds[1] == 29
+    assert second_bounds(15.0, 4, 50).tolist() == [0, 15, 30, 45, 50]
+
+
+SEGMENTS = [
+    {"start": 0.0, "end": 2.0, "text": "one two three four"},  # words at [0,.5) [.5,1) [1,1.5) [1.5,2)
+    {"start": 5.0, "end": 6.0, "text": "five six"},
+]
+
+
+@pytest.mark.parametrize(
+    ("second", "window", "expected"),
+    [
+        (0, 0.0, "one two"),
+        (1, 0.0, "three four"),
+        (2, 0.0, "none"),
+        (3, 1.0, "none"),  # window [2, 5): 'four' ends at 2.0 and 'five' starts at 5.0
+        (2, 1.0, "three four"),  # window [1, 4)
+        (6, 1.0, "five six"),
+    ],
+)
+def test_speech_words_window(second: int, window: float, expected: str) -> None:
+    assert speech_words(SEGMENTS, second, window, 12) == expected
+
+
+def test_speech_words_keeps_nearest_and_clips_long_words() -> None:
+    segs = [{"start": 0.0, "end": 4.0, "text": "a b c d e f g h"}]  # 0.5 s per word
+    assert speech_words(segs, 2, 2.0, 2) == "e f"  # the two words around 2.5 s, in time order
+    long = [{"start": 0.0, "end": 1.0, "text": "x" * 200}]
+    assert speech_words(long, 0, 0.0, 12) == "x" * MAX_WORD_CHARS
+
+
+def test_render_prompt_for_each_modality_subset() -> None:
+    full = render_prompt(EXAMPLE, P.template, "frame_text_audio")
+    text = render_prompt(EXAMPLE, P.template, "frame_text")
+    frame = render_prompt(EXAMPLE, P.template, "frame")
+    for value in EXAMPLE.values():
+        assert value in full
+        assert value not in frame
+    assert EXAMPLE["title"] in text and EXAMPLE["speech"] in text and EXAMPLE["category"] in text
+    assert EXAMPLE["audio"] not in text and "audio" not in text
+    assert not any(word in frame for word in ("title", "category", "speech", "audio"))
+    assert frame == "score importance 1 to 5."
+    assert text.endswith(f"speech: {EXAMPLE['speech']}.")
+    assert render_prompt(EXAMPLE, P.template) == full
+    with pytest.raises(ValueError, match="unknown modalities"):
+        render_prompt(EXAMPLE, P.template, "audio_only")
+
+
+def test_build_examples_one_per_second() -> None:
+    ann = annotation([[1, 1, 5, 5, 3, 3]] * 3)
+    cues = [{"second": i, "text": t} for i, t in enumerate(["none", "loud, speech", "quiet"])]
+    examples = build_examples(ann, 3, 2.0, SEGMENTS, cues, P)
+    assert [ex["second"] for ex in examples] == [0, 1, 2]
+    assert set(examples[0]) == {
+        "video_id", "second", "category", "title", "speech", "audio", "prompt", "target_dist", "target", "mean"
+    }
+    assert [ex["target"] for ex in examples] == [1, 5, 3]
+    assert examples[1]["audio"] == "loud, speech" and examples[1]["speech"] == "one two three four"  # window [0, 3)
+    for ex in examples:
+        assert ex["prompt"] == render_prompt(ex, P.template)
+        assert sum(ex["target_dist"]) == pytest.approx(1.0)
+
+
+IDS = [f"v{i:02d}" for i in range(13)]
+CATS = ["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"]
+
+
+def test_splits_are_video_level_and_cover_every_video_once() -> None:
+    folds = make_splits(IDS, CATS, 5, 2, seed=0)
+    assert len(folds) == 5
+    assert Counter(v for f in folds for v in f["test"]) == Counter(IDS)
+    for f in folds:
+        train, val, test = set(f["train"]), set(f["val"]), set(f["test"])
+        assert not (train & val or train & test or val & test)
+        assert train | val | test == set(IDS)
+        assert len(val) == 2
+    sizes = sorted(len(f["test"]) for f in folds)
+    assert sizes[-1] - sizes[0] <= 1
+    # stratified: the 5 'a' videos land in 5 different test folds
+    assert all(sum(CATS[IDS.index(v)] == "a" for v in f["test"]) == 1 for f in folds)
+
+
+def test_splits_deterministic_per_seed() -> None:
+    assert make_splits(IDS, CATS, 5, 1, seed=3) == make_splits(IDS, CATS, 5, 1, seed=3)
+    assert any(make_splits(IDS, CATS, 5, 1, seed=s) != make_splits(IDS, CATS, 5, 1, seed=0) for s in range(1, 4))
+
+
+def test_fold_param_selects_top_level_split() -> None:
+    folds = make_splits(IDS, CATS, 5, 1, seed=0)
+    doc = select_fold(folds, 3)
+    assert doc["n_folds"] == 5 and doc["fold"] == 3 and doc["folds"] == folds
+    assert (doc["train"], doc["val"], doc["test"]) == (folds[3]["train"], folds[3]["val"], folds[3]["test"])
+    with pytest.raises(ValueError, match="prompts.fold"):
+        select_fold(folds, 5)
+
+
+def test_splits_reject_impossible_configs() -> None:
+    with pytest.raises(ValueError, match="cannot fill"):
+        make_splits(IDS[:3], CATS[:3], 5, 1, seed=0)
+    with pytest.raises(ValueError, match="cannot hold out"):
+        make_splits(IDS[:5], CATS[:5], 5, 4, seed=0)
+
+
+def test_read_frames_index(tmp_path: Path) -> None:
+    path = tmp_path / "frames.h5"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("abc")
+        g.attrs.update(fps=15.0, n_frames=100, duration=100 / 15, n_seconds=7)
+    assert read_frames_index(path) == {"abc": (7, 15.0)}
+    with pytest.raises(InputError, match="run extract_frames"):
+        read_frames_index(tmp_path / "missing.h5")

@@ -1,0 +1,229 @@
+"""``deevisum summarize``: cutting, reports, bad inputs, and the whole command on tiny models."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deevisum.evaluation.knapsack import knapsack
+from deevisum.io import InputError
+from deevisum.summarize import SummaryResult, check_output, cut_video, report_paths, write_outputs
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+
+FPS, W, H, SECONDS = 10, 64, 48, 8
+
+
+def _brightness_video(path: Path, audio: bool = True) -> Path:
+    """A video whose grey level is 20 * (whole second), so a cut can be read back from the pixels."""
+    args = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+            "-i", f"color=c=black:size={W}x{H}:rate={FPS}:duration={SECONDS},format=gray,geq=lum='20*floor(T)'"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=16000:duration={SECONDS}", "-c:a", "aac"]
+    subprocess.run([*args, "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
+def _probe(path: Path) -> dict:
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type:format=duration",
+                          "-of", "json", str(path)], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def _grey_levels(path: Path) -> np.ndarray:
+    raw = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(path), "-f", "rawvideo",
+                          "-pix_fmt", "gray", "-"], check=True, capture_output=True).stdout
+    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, H * W).mean(axis=1)
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _brightness_video(tmp_path_factory.mktemp("in") / "in.mp4")
+
+
+def _result(selected: list[int]) -> SummaryResult:
+    shots = [(0.0, 2.0), (2.0, 3.0), (3.0, 6.0), (6.0, 8.0)]
+    scores = [float(1 + (i * 7) % 5) for i in range(SECONDS)]
+    return SummaryResult(duration=float(SECONDS), scores=scores, shots=shots,
+                         shot_scores=[float(np.mean(scores[int(s):int(e)])) for s, e in shots], selected=selected)
+
+
+def test_cut_keeps_exactly_the_selected_seconds_with_audio(video: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cut.mp4"
+    cut_video(video, [(2.0, 3.0), (6.0, 8.0)], out, has_audio=True)
+    info = _probe(out)
+    assert sorted(s["codec_type"] for s in info["streams"]) == ["audio", "video"]
+    assert float(info["format"]["duration"]) == pytest.approx(3.0, abs=0.1)
+    levels = _grey_levels(out)
+    assert len(levels) == 3 * FPS
+    expected = np.repeat([20 * 2, 20 * 6, 20 * 7], FPS)  # seconds 2, 6, 7 in order
+    assert np.abs(levels - expected).max() < 4
+
+
+def test_cut_without_audio_stream(tmp_path: Path) -> None:
+    silent = _brightness_video(tmp_path / "silent.mp4", audio=False)
+    out = tmp_path / "cut.mp4"
+    cut_video(silent, [(0.0, 1.0)], out, has_audio=False)
+    assert [s["codec_type"] for s in _probe(out)["streams"]] == ["video"]
+
+
+def test_write_outputs_writes_video_png_json(video: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sub" / "summary.mp4"
+    result = _result([1, 3])
+    write_outputs(video, out, result, has_audio=True, title="demo")
+    png, js = report_paths(out)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads(js.read_text())
+    assert [(s["start"], s["end"]) for s in report["segments"]] == [(2.0, 3.0), (6.0, 8.0)]
+    assert report["segments"][0]["score"] == result.shot_scores[1]
+    assert report["scores"] == result.scores
+    assert report["ratio"] == pytest.approx(3 / SECONDS)
+    assert float(_probe(out)["format"]["duration"]) == pytest.approx(3.0, abs=0.1)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["summary.json", "summary.mp4", "summary.png"]
+
+
+def test_failed_cut_leaves_no_partial_output(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    out = tmp_path / "out" / "summary.mp4"
+    with pytest.raises(InputError, match="broken.mp4"):
+        write_outputs(broken, out, _result([0]), has_audio=False, title="x")
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
+
+
+def test_check_output_refuses_bad_destinations(video: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="unsupported summary format"):
+        check_output(tmp_path / "summary.txt", video)
+    with pytest.raises(InputError, match="overwrite the input"):
+        check_output(video, video)
+    (tmp_path / "adir.mp4").mkdir()
+    with pytest.raises(InputError, match="is a directory"):
+        check_output(tmp_path / "adir.mp4", video)
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(InputError, match="not a directory"):
+        check_output(afile / "summary.mp4", video)
+    assert check_output(tmp_path / "new" / "deeper" / "s.mp4", video) == tmp_path / "new" / "deeper" / "s.mp4"
+
+
+def test_check_output_refuses_read_only_directory(video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    if os.geteuid() == 0:  # root may write anywhere: let the permission check see what a user would
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == ro else real_access(p, mode))
+    try:
+        with pytest.raises(InputError, match="not writable"):
+            check_output(ro / "s.mp4", video)
+    finally:
+        ro.chmod(0o700)
+
+
+# ---------------- the whole command on tiny models ----------------
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny PaliGemma student (+ its tokenizer/processor), random exit heads and a random whisper."""
+    from deevisum.asr import build_random_checkpoint
+    from deevisum.early_exit import ExitConfig, ExitHeads, save_exit_heads
+    from deevisum.models import build_vlm, save_vlm
+    from deevisum.params import ModelParams, WhisperBuildParams
+    from deevisum.tokenizer import train_tokenizer
+
+    root = tmp_path_factory.mktemp("models")
+    words = "score importance 1 to 5. category: none. title: demo. speech: none. audio: loud, quiet, sudden sound, speech."
+    train_tokenizer([words], vocab_size=64).save_pretrained(str(root / "tokenizer"))
+    mp = ModelParams(hidden_size=32, num_layers=3, num_heads=2, intermediate_size=64, vision_hidden_size=32,
+                     vision_layers=1, patch_size=16)
+    model, processor = build_vlm(mp, root / "tokenizer", image_size=32, seed=0)
+    save_vlm(model, processor, root / "student", mp)
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    save_exit_heads(ExitHeads(ExitConfig(hidden_size=32, exit_layers=[1, 2], n_answers=5, head_dim=8)), root / "exits")
+    save_exit_heads(ExitHeads(ExitConfig(hidden_size=16, exit_layers=[1], n_answers=5, head_dim=8)), root / "bad_exits")
+    build_random_checkpoint(root / "whisper.pt", WhisperBuildParams(seed=0, n_state=32, n_head=2, n_layer=1))
+    return {"student": root / "student", "exits": root / "exits", "bad_exits": root / "bad_exits", "asr": root / "whisper.pt"}
+
+
+@pytest.fixture(scope="module")
+def params_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's params with the tiny models' image size, a short whisper decode and fine KTS shots."""
+    import yaml
+
+    from deevisum.params import load_params, to_dict
+
+    p = to_dict(load_params(Path(__file__).resolve().parents[1] / "params.yaml"))
+    p["frames"]["image_size"] = 32
+    p["asr"]["sample_len"] = 4
+    p["evaluate"]["kts_vmax"] = 0.05  # KTS penalty low enough to find the 2-4 s shots of 7-s videos
+    path = tmp_path_factory.mktemp("params") / "params.yaml"
+    path.write_text(yaml.safe_dump(p))
+    return path
+
+
+def _summarize(video: Path, out: Path, models: dict[str, Path], params: Path, *extra: str) -> int:
+    from deevisum.cli import main
+
+    return main(["summarize", str(video), "-o", str(out), "--student", str(models["student"]), "--exits",
+                 str(models["exits"]), "--asr-model", str(models["asr"]), "--params", str(params), *extra])
+
+
+def test_summarize_demo_video_end_to_end(mini_corpus: Path, tiny_models: dict, params_file: Path, tmp_path: Path) -> None:
+    video = sorted((mini_corpus / "video").glob("*.mp4"))[0]
+    out = tmp_path / "summary.mp4"
+    assert _summarize(video, out, tiny_models, params_file, "--budget", "0.5", "--threshold", "-1") == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    n_seconds = len(report["scores"])
+    assert n_seconds == int(np.ceil(report["duration"])) and all(1 <= s <= 5 for s in report["scores"])
+    assert report["exit_layers"] == [1] * n_seconds  # threshold -1: every second leaves at the first exit
+    shots = [(s["start"], s["end"]) for s in report["shots"]]
+    assert shots[0][0] == 0 and shots[-1][1] == pytest.approx(report["duration"], abs=1e-3)
+    assert all(a[1] == b[0] for a, b in zip(shots, shots[1:]))
+    chosen = report["segments"]
+    assert chosen and 0 < report["summary_seconds"] <= 0.5 * report["duration"] + 1e-6
+    # the selection is the evaluation's knapsack over the shot scores, capacity floor(budget * frames)
+    fps = 15
+    lengths = np.array([round((e - s) * fps) for s, e in shots])
+    best = knapsack(np.array([s["score"] for s in report["shots"]]), lengths, int(0.5 * round(report["duration"] * fps)))
+    assert [s["shot"] for s in chosen] == best.tolist()
+    info = _probe(out)
+    assert sorted(s["codec_type"] for s in info["streams"]) == ["audio", "video"]
+    assert float(info["format"]["duration"]) == pytest.approx(report["summary_seconds"], abs=0.15)
+
+
+def test_no_early_exit_runs_full_depth(mini_corpus: Path, tiny_models: dict, params_file: Path, tmp_path: Path) -> None:
+    video = sorted((mini_corpus / "video").glob("*.mp4"))[0]
+    out = tmp_path / "full.mp4"
+    assert _summarize(video, out, tiny_models, params_file, "--budget", "0.5", "--no-early-exit") == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert set(report["exit_layers"]) == {3}
+
+
+@pytest.mark.parametrize("problem", ["no video stream", "not a readable video", "not a saved model", "do not fit"])
+def test_bad_input_fails_clearly_without_output(problem: str, tiny_models: dict, params_file: Path, video: Path,
+                                                tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    source, models = video, dict(tiny_models)
+    if problem == "no video stream":
+        source = tmp_path / "audio_only.mp4"
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                        "sine=frequency=440:duration=2", "-c:a", "aac", str(source)], check=True)
+    elif problem == "not a readable video":
+        source = tmp_path / "garbage.mp4"
+        source.write_bytes(os.urandom(2048))
+    elif problem == "not a saved model":
+        models["student"] = tmp_path / "nowhere"
+    else:
+        models["exits"] = models["bad_exits"]
+    out = tmp_path / "out" / "summary.mp4"
+    assert _summarize(source, out, models, params_file) == 1
+    err = capsys.readouterr().err
+    assert problem in err and "error" in err
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
