@@ -26,6 +26,9 @@ HOPS_PER_FRAME = 2
 """STFT frame = 2 hops (50 ms)."""
 PEAK_HOPS = 2
 """An onset is a flux maximum over +-2 hops (+-50 ms)."""
+LOG_GAIN = 1000.0
+"""Flux is taken on log(1 + LOG_GAIN * |X|): near-logarithmic (a rise by a factor counts the same
+loud or soft) down to about -60 dB of full scale, below which noise is compressed away."""
 SILENCE_DB = -100.0
 """Level given to digital silence (RMS floor 1e-5), so log(0) never appears."""
 FLUX_SCALE_FLOOR = 1e-2
@@ -72,7 +75,7 @@ def onset_strength(audio: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     if audio.size < frame:
         audio = np.pad(audio, (0, frame - audio.size))
     frames = np.lib.stride_tricks.sliding_window_view(audio, frame)[::hop]
-    mag = np.log1p(1000.0 * np.abs(np.fft.rfft(frames * np.hanning(frame), axis=1)))
+    mag = np.log1p(LOG_GAIN * np.abs(np.fft.rfft(frames * np.hanning(frame), axis=1)))
     flux = np.zeros(len(mag))
     flux[1:] = np.maximum(np.diff(mag, axis=0), 0.0).mean(axis=1)
     seconds = (np.arange(len(mag)) * hop + frame - hop) // sr

@@ -142,6 +142,11 @@ def _take(x: Any, rows: torch.Tensor, batch: int) -> Any:
     raise TypeError(f"early exit cannot shrink an attention mask of type {type(x).__name__}; use eager or sdpa attention")
 
 
+def _at(hidden: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """(B, D): each row's hidden state at its answer position."""
+    return hidden[torch.arange(len(pos), device=hidden.device), pos.to(hidden.device)]
+
+
 class EarlyExitRunner:
     """Scores the answer tokens of a PaliGemma model layer by layer, with optional early exits.
 
@@ -223,7 +228,7 @@ class EarlyExitRunner:
             )
             if i + 1 not in exits:
                 continue
-            leave = at_exit(i + 1, hidden[torch.arange(len(rows)), pos.to(hidden.device)], rows)
+            leave = at_exit(i + 1, _at(hidden, pos), rows)
             if leave is None or not bool(leave.any()):
                 continue
             layers[rows[leave]] = i + 1
@@ -233,7 +238,7 @@ class EarlyExitRunner:
             rows, pos = rows[keep], pos[keep]
             if len(rows) == 0:
                 break
-        final = hidden[torch.arange(len(rows)), pos.to(hidden.device)] if len(rows) else hidden[:0, 0]
+        final = _at(hidden, pos) if len(rows) else hidden[:0, 0]
         return self._final_logits(final), rows, layers
 
     @torch.no_grad()

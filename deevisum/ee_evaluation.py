@@ -1,26 +1,34 @@
-"""Early-exit evaluation: scores, F1 and wall time at a threshold against full depth, in one run.
+"""Early-exit evaluation: scores, F1 and wall time at thresholds against full depth, in one run.
 
 Speed is only meaningful when both sides are timed in the same process on the same batches, so
-every setting (full depth, each threshold) runs over the same pre-built batches: one warm-up
-pass, then ``repeats`` timed passes, median reported. Input preprocessing (PIL, tokenisation)
-is identical for all settings and is done once, outside the timings.
+every setting (full depth, each threshold, the scoring stage's own forward) runs over the same
+pre-built batches: one warm-up pass of the first setting (allocator, first-call costs), then
+``repeats`` rounds in which every setting is timed once, in turn (round-robin, so load from
+other processes hits all settings alike). The
+speedup is the median over rounds of the paired ratio full / early exit (robust to slow drift),
+and also the ratio of the fastest passes (robust to spikes: load only ever adds time). Input preprocessing (PIL, tokenisation) is identical for
+all settings and is done once, outside the timings.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from transformers import PaliGemmaProcessor
 
-from deevisum.early_exit import EarlyExitRunner, ExitResult
-from deevisum.examples import load_frames
+from deevisum.early_exit import EarlyExitRunner
 from deevisum.scoring import answer_logits, build_batch, expected_score
+
+FULL = "full"
+"""Key of the full-depth run of the early-exit runner (no heads evaluated)."""
+SCORING = "scoring"
+"""Key of the scoring stage's own forward (``scoring.answer_logits``), the pipeline's full-depth path."""
 
 
 @dataclass
@@ -30,44 +38,54 @@ class TimedPass:
     logits: torch.Tensor
     layers: torch.Tensor
     gamma: torch.Tensor
-    seconds: float
-    """Median wall time of one pass over all batches."""
+    times: list[float]
+    """Wall time of one pass over all batches, per timing round."""
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(self.times)
 
     @property
     def seconds_per_segment(self) -> float:
         return self.seconds / max(1, len(self.layers))
 
 
-def _median_time(fn: Callable[[], list[ExitResult]], repeats: int) -> tuple[list[ExitResult], float]:
-    out = fn()  # warm-up (allocator, kernels' first call)
-    times = []
+def interleaved_timing(fns: Mapping[Hashable, Callable[[], Any]], repeats: int) -> dict[Hashable, tuple[Any, list[float]]]:
+    """Each function's output and its wall times in round-robin repeats (after one warm-up call)."""
+    next(iter(fns.values()))()
+    outputs: dict[Hashable, Any] = {}
+    times: dict[Hashable, list[float]] = {k: [] for k in fns}
     for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return out, statistics.median(times)
+        for k, fn in fns.items():
+            start = time.perf_counter()
+            outputs[k] = fn()
+            times[k].append(time.perf_counter() - start)
+    return {k: (outputs[k], times[k]) for k in fns}
 
 
-def timed_pass(runner: EarlyExitRunner, batches: Sequence[Mapping[str, torch.Tensor]], threshold: float | None, repeats: int) -> TimedPass:
-    """Run ``runner`` at ``threshold`` (None: full depth, no heads) over ``batches``, timed."""
-    results, seconds = _median_time(lambda: [runner.run(b, threshold=threshold) for b in batches], repeats)
-    return TimedPass(
-        torch.cat([r.logits for r in results]),
-        torch.cat([r.layers for r in results]),
-        torch.cat([r.gamma for r in results]),
-        seconds,
-    )
+def timed_settings(
+    runner: EarlyExitRunner, batches: Sequence[Mapping[str, torch.Tensor]], thresholds: Sequence[float], repeats: int
+) -> dict[Hashable, TimedPass]:
+    """TimedPass per threshold, for ``FULL`` (runner without exits) and ``SCORING`` (model forward)."""
+    answer_ids = runner.answer_ids.tolist()
 
+    def ee(threshold: float | None) -> Callable[[], list]:
+        return lambda: [runner.run(b, threshold=threshold) for b in batches]
 
-def timed_model_forward(model: torch.nn.Module, batches: Sequence[Mapping[str, torch.Tensor]], answer_ids: Sequence[int], repeats: int) -> tuple[torch.Tensor, float]:
-    """The scoring stage's own full-depth path (``scoring.answer_logits``), timed the same way."""
+    @torch.no_grad()
+    def scoring() -> list:
+        return [answer_logits(runner.model, dict(b), answer_ids) for b in batches]
 
-    def once() -> list[torch.Tensor]:
-        with torch.no_grad():
-            return [answer_logits(model, dict(b), answer_ids) for b in batches]
-
-    out, seconds = _median_time(once, repeats)
-    return torch.cat(out), seconds
+    fns: dict[Hashable, Callable[[], list]] = {FULL: ee(None), SCORING: scoring, **{t: ee(t) for t in thresholds}}
+    out = {}
+    for key, (results, times) in interleaved_timing(fns, repeats).items():
+        if key == SCORING:
+            logits = torch.cat(results).cpu()
+            n = len(logits)
+            out[key] = TimedPass(logits, torch.full((n,), runner.depth), torch.full((n,), float("nan")), times)
+        else:
+            out[key] = TimedPass(*(torch.cat([getattr(r, f) for r in results]) for f in ("logits", "layers", "gamma")), times)
+    return out
 
 
 def scores_file(logits: torch.Tensor, examples: Sequence[Mapping], fps: Mapping[str, float]) -> dict[str, dict]:
@@ -92,14 +110,13 @@ def speed_summary(ee: TimedPass, full: TimedPass, depth: int) -> dict[str, float
     return {
         "mean_layers": mean_layers,
         "seconds_per_segment": ee.seconds_per_segment,
-        "speedup": full.seconds / ee.seconds,
+        "speedup": statistics.median(f / e for f, e in zip(full.times, ee.times)),
+        "speedup_fastest": min(full.times) / min(ee.times),
         "layer_bound": depth / mean_layers,
-        "max_abs_logit_diff_vs_full": float((ee.logits - full.logits).abs().max()),
+        "max_abs_prob_diff_vs_full": float((ee.logits.softmax(-1) - full.logits.softmax(-1)).abs().max()),
     }
 
 
-def example_batches(processor: PaliGemmaProcessor, examples: Sequence[Mapping], frames_path: str | Path, batch_size: int) -> list[dict[str, torch.Tensor]]:
-    """Scoring inputs (``scoring.build_batch``) for ``examples``, in order, built once."""
-    images = load_frames(frames_path, examples)
-    prompts = [e["prompt"] for e in examples]
-    return [build_batch(processor, prompts[i : i + batch_size], images[i : i + batch_size]) for i in range(0, len(examples), batch_size)]
+def example_batches(processor: PaliGemmaProcessor, prompts: Sequence[str], images: np.ndarray, batch_size: int) -> list[dict[str, torch.Tensor]]:
+    """Scoring inputs (``scoring.build_batch``) in order, built once so timings exclude preprocessing."""
+    return [build_batch(processor, prompts[i : i + batch_size], images[i : i + batch_size]) for i in range(0, len(prompts), batch_size)]

@@ -5,7 +5,8 @@ the exit layers plus the final answer logits are cached; the heads then train fo
 on those small tensors, which takes seconds.
 
 Per exit i the loss is
-    CE(head_i, label) + kd_weight * KL(P_final || P_head_i) + MSE(gamma_i, 1 - 2 TV(P_head_i, P_final))
+    CE(head_i, targets) + kd_weight * KL(P_final || P_head_i) + MSE(gamma_i, 1 - 2 TV(P_head_i, P_final))
+with the same answer targets the student was trained on (the annotators' distribution, or one-hot).
 The last term makes gamma_i = cos(p_i, q) a regression estimate of how close the head's answer
 distribution is to the one full depth would give (1: identical, -1: disjoint), so the exit
 threshold bounds the change early exit makes to the scores, which is what costs F1.
@@ -16,21 +17,25 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
+from transformers import PaliGemmaProcessor
 
 from deevisum.early_exit import EarlyExitRunner, ExitHeads
+from deevisum.ee_evaluation import example_batches
 from deevisum.io import atomic_path
 from deevisum.params import ExitTrainParams
-from deevisum.training import _load_optimizer, _optimizer_tensors
+from deevisum.scoring import ANSWER_POSITION
+from deevisum.training import load_optimizer, optimizer_tensors
 
 CHECKPOINT_STATE = "train_state.json"
 CHECKPOINT_WEIGHTS = "heads.safetensors"
@@ -47,33 +52,42 @@ class ExitData:
     """Per exit layer: (N, D) hidden states at the answer position."""
     final_logits: torch.Tensor
     """(N, n_answers) the model's full-depth answer logits (distillation target)."""
-    labels: torch.Tensor
-    """(N,) class index of the annotated answer."""
+    targets: torch.Tensor
+    """(N, n_answers) answer target distribution (soft, or one-hot for hard targets)."""
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
         out = {f"state_{i}": s.contiguous() for i, s in enumerate(self.states)}
-        return {**out, "final_logits": self.final_logits.contiguous(), "labels": self.labels.contiguous()}
+        return {**out, "final_logits": self.final_logits.contiguous(), "targets": self.targets.contiguous()}
 
     @classmethod
     def from_tensors(cls, t: Mapping[str, torch.Tensor]) -> ExitData:
         n = sum(1 for k in t if k.startswith("state_"))
-        return cls([t[f"state_{i}"] for i in range(n)], t["final_logits"], t["labels"])
+        return cls([t[f"state_{i}"] for i in range(n)], t["final_logits"], t["targets"])
 
 
 def collect_exit_data(
     runner: EarlyExitRunner, batches: Iterable[tuple[Mapping[str, torch.Tensor], torch.Tensor, torch.Tensor]]
 ) -> ExitData:
-    """One no-grad full-depth pass; ``batches`` yield (model inputs, answer positions, labels)."""
+    """One no-grad full-depth pass; ``batches`` yield (model inputs, answer positions, targets (B, n_answers))."""
     per_exit: list[list[torch.Tensor]] = []
-    finals, labels = [], []
+    finals, targets = [], []
     for inputs, answer_pos, y in tqdm(batches, desc="caching exit states", unit="batch"):
         states, final = runner.collect(inputs, answer_pos)
         per_exit = per_exit or [[] for _ in states]
         for store, s in zip(per_exit, states):
             store.append(s)
         finals.append(final)
-        labels.append(y.long())
-    return ExitData([torch.cat(s) for s in per_exit], torch.cat(finals), torch.cat(labels))
+        targets.append(y.float())
+    return ExitData([torch.cat(s) for s in per_exit], torch.cat(finals), torch.cat(targets))
+
+
+def collect_examples(
+    runner: EarlyExitRunner, processor: PaliGemmaProcessor, prompts: Sequence[str], images: np.ndarray, targets: np.ndarray, batch_size: int
+) -> ExitData:
+    """:func:`collect_exit_data` over examples given as scoring inputs (prompts, frames) and targets (n, 5)."""
+    batches = example_batches(processor, prompts, images, batch_size)
+    y = torch.as_tensor(targets, dtype=torch.float32)
+    return collect_exit_data(runner, [(b, ANSWER_POSITION, y[i * batch_size : (i + 1) * batch_size]) for i, b in enumerate(batches)])
 
 
 def files_digest(*paths: str | Path) -> str:
@@ -97,7 +111,7 @@ def exit_losses(heads: ExitHeads, data: ExitData, kd_weight: float) -> dict[str,
     for i, h in enumerate(data.states):
         logits, gamma = heads(i, h)
         log_p = torch.log_softmax(logits, dim=-1)
-        ce = ce + nn.functional.nll_loss(log_p, data.labels)
+        ce = ce - (data.targets * log_p).sum(-1).mean()
         kd = kd + nn.functional.kl_div(log_p, target, reduction="batchmean")
         closeness = 1.0 - (log_p.exp().detach() - target).abs().sum(-1)  # 1 - 2 TV
         conf = conf + nn.functional.mse_loss(gamma, closeness)
@@ -106,13 +120,13 @@ def exit_losses(heads: ExitHeads, data: ExitData, kd_weight: float) -> dict[str,
 
 @torch.no_grad()
 def exit_quality(heads: ExitHeads, data: ExitData) -> dict[str, float]:
-    """Per exit: accuracy on labels, agreement with full depth, mean gamma (for the curves)."""
-    final = data.final_logits.argmax(-1)
-    out = {"full_acc": float((final == data.labels).float().mean())}
+    """Per exit: accuracy (argmax vs the targets' argmax), agreement with full depth, mean gamma."""
+    final, label = data.final_logits.argmax(-1), data.targets.argmax(-1)
+    out = {"full_acc": float((final == label).float().mean())}
     for i, (layer, h) in enumerate(zip(heads.config.exit_layers, data.states)):
         logits, gamma = heads(i, h)
         pred = logits.argmax(-1)
-        out[f"exit{layer}_acc"] = float((pred == data.labels).float().mean())
+        out[f"exit{layer}_acc"] = float((pred == label).float().mean())
         out[f"exit{layer}_agree"] = float((pred == final).float().mean())
         out[f"exit{layer}_gamma"] = float(gamma.mean())
     return out
@@ -123,7 +137,7 @@ def _save_checkpoint(path: Path, heads: ExitHeads, opt: torch.optim.Optimizer, s
     with atomic_path(path) as tmp:
         tmp.mkdir()
         save_file({k: v.detach().contiguous() for k, v in heads.state_dict().items()}, str(tmp / CHECKPOINT_WEIGHTS))
-        tensors, groups = _optimizer_tensors(opt)
+        tensors, groups = optimizer_tensors(opt)
         save_file(tensors, str(tmp / CHECKPOINT_OPTIMIZER))
         (tmp / CHECKPOINT_STATE).write_text(json.dumps({**state, "param_groups": groups}, indent=2) + "\n", encoding="utf-8")
 
@@ -172,10 +186,10 @@ def train_exit_heads(
         state = json.loads((last / CHECKPOINT_STATE).read_text(encoding="utf-8"))
         if state.get("fingerprint") == fingerprint:
             heads.load_state_dict(load_file(str(last / CHECKPOINT_WEIGHTS)))
-            _load_optimizer(opt, load_file(str(last / CHECKPOINT_OPTIMIZER)), state["param_groups"])
+            load_optimizer(opt, load_file(str(last / CHECKPOINT_OPTIMIZER)), state["param_groups"])
             history = state["history"]
             print(f"resuming exit-head training after epoch {len(history)}", flush=True)
-    n = len(train.labels)
+    n = len(train.targets)
     steps = math.ceil(n / params.batch_size)
     for epoch in tqdm(range(len(history), params.epochs), desc="training exit heads", unit="epoch"):
         heads.train()
@@ -183,7 +197,7 @@ def train_exit_heads(
         sums = {"loss": 0.0, "ce": 0.0, "kd": 0.0, "conf": 0.0}
         for s in range(steps):
             idx = order[s * params.batch_size : (s + 1) * params.batch_size]
-            batch = ExitData([x[idx] for x in train.states], train.final_logits[idx], train.labels[idx])
+            batch = ExitData([x[idx] for x in train.states], train.final_logits[idx], train.targets[idx])
             losses = exit_losses(heads, batch, params.kd_weight)
             opt.zero_grad()
             losses["loss"].backward()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import bitsandbytes as bnb
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 from transformers import (
@@ -110,6 +111,11 @@ def apply_lora(model: PaliGemmaForConditionalGeneration, mp: ModelParams) -> Pef
     """Wrap ``model`` with LoRA adapters on the language model's projections (vision tower frozen)."""
     if mp.quantize_4bit:
         model = prepare_model_for_kbit_training(model)
+        for module in model.modules():
+            if isinstance(module, bnb.nn.Linear4bit):
+                # bitsandbytes repacks CPU 4-bit weights on the first eval forward, after which training
+                # forwards fail (in-place bias add on a leaf); validation between epochs must not do that.
+                module.support_avx512bf16_for_cpu = False
     config = LoraConfig(r=mp.lora_r, lora_alpha=mp.lora_alpha, lora_dropout=mp.lora_dropout,
                         target_modules=LORA_TARGETS)
     return get_peft_model(model, config)

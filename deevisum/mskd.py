@@ -75,12 +75,20 @@ def model_prompts(model_dir: str | Path, examples: list[dict], template: str) ->
     return prompts_for(examples, modalities, template)
 
 
-def example_set(examples: list[dict], prompts: list[str], kd_logits: dict | None = None) -> ExampleSet:
+def answer_targets(examples: list[dict], soft: bool) -> np.ndarray:
+    """(n, 5): the annotators' score distribution (``soft``) or the one-hot rounded mean score."""
+    if soft:
+        return np.asarray([e["target_dist"] for e in examples], np.float32)
+    return np.eye(5, dtype=np.float32)[[int(e["target"]) - 1 for e in examples]]
+
+
+def example_set(examples: list[dict], prompts: list[str], soft: bool, kd_logits: dict | None = None) -> ExampleSet:
     return ExampleSet(prompts=prompts, images=load_frames(FRAMES, examples),
-                      targets=np.asarray([int(e["target"]) for e in examples]), kd_logits=kd_logits or {})
+                      targets=answer_targets(examples, soft), kd_logits=kd_logits or {})
 
 
-def _stored(name: str, examples: list[dict], answer_ids: list[int]):
+def stored_logits(name: str, examples: list[dict], answer_ids: list[int]):
+    """Stored answer logits of model ``name`` for ``examples``; fails unless it shares our answer tokens."""
     logits, stored_ids = load_distributions(DISTILL / f"{name}.safetensors", [example_key(e) for e in examples])
     check_answer_vocab({name: stored_ids, "model being trained": answer_ids})
     return logits
@@ -97,8 +105,8 @@ def train_role(name: str, mp: ModelParams, cfg: TrainParams, image_size: int, kd
     sets = {}
     for split in ("train", "val"):
         examples = split_examples(split)
-        kd_logits = {t: _stored(t, examples, answer_ids) for t, w in kd.weights.items() if w}
-        sets[split] = example_set(examples, prompts_for(examples, modalities, template), kd_logits)
+        kd_logits = {t: stored_logits(t, examples, answer_ids) for t, w in kd.weights.items() if w}
+        sets[split] = example_set(examples, prompts_for(examples, modalities, template), cfg.soft_targets, kd_logits)
     run_config = {"name": name, "model": to_dict(mp), "train": to_dict(cfg), "kd": to_dict(kd),
                   "modalities": modalities, "image_size": image_size,
                   "data": [s.digest() for s in sets.values()]}

@@ -131,6 +131,21 @@ def _fields(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
+def prompt_fields(
+    category: str, title: str, segments: Sequence[Mapping[str, Any]], cues: Sequence[Mapping[str, Any]], p: PromptsParams
+) -> list[dict[str, str]]:
+    """The template fields of each second (one per cue entry): the same for training and for summarize."""
+    return [
+        {
+            "category": category or "none",
+            "title": title or "none",
+            "speech": speech_words(segments, i, p.transcript_window, p.max_speech_words),
+            "audio": cue["text"],
+        }
+        for i, cue in enumerate(cues)
+    ]
+
+
 def build_examples(
     ann: VideoAnnotation,
     n_seconds: int,
@@ -140,22 +155,22 @@ def build_examples(
     p: PromptsParams,
 ) -> list[dict[str, Any]]:
     """One example per second of the video (``cues`` has one entry per second)."""
+    if len(cues) != n_seconds:
+        raise ValueError(f"{ann.video_id}: {len(cues)} cue entries for {n_seconds} seconds")
     dist, target, mean = second_targets(ann, fps, n_seconds)
     out = []
-    for i in range(n_seconds):
-        ex = {
-            "video_id": ann.video_id,
-            "second": i,
-            "category": ann.category or "none",
-            "title": ann.title or "none",
-            "speech": speech_words(segments, i, p.transcript_window, p.max_speech_words),
-            "audio": cues[i]["text"],
-        }
-        ex["prompt"] = render_prompt(ex, p.template)
-        ex["target_dist"] = [round(float(x), 6) for x in dist[i]]
-        ex["target"] = int(target[i])
-        ex["mean"] = round(float(mean[i]), 6)
-        out.append(ex)
+    for i, fields in enumerate(prompt_fields(ann.category, ann.title, segments, cues, p)):
+        out.append(
+            {
+                "video_id": ann.video_id,
+                "second": i,
+                **fields,
+                "prompt": render_prompt(fields, p.template),
+                "target_dist": [round(float(x), 6) for x in dist[i]],
+                "target": int(target[i]),
+                "mean": round(float(mean[i]), 6),
+            }
+        )
     return out
 
 

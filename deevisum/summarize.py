@@ -6,6 +6,10 @@ evaluated model would select. What lives here is what only the command needs: ch
 user's paths up front, cutting the selected shots out of the video with ffmpeg (audio kept),
 and the PNG/JSON reports. All three outputs are written to temporary paths and renamed at the
 end, so a failure never leaves a partial summary behind.
+
+The pipeline modules (torch, transformers, whisper: ~15 s to import on a small CPU) are
+imported inside the functions that run them, so ``deevisum --help`` and ``deevisum evaluate``,
+which import this module to build their parser, do not pay for them.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sys
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -109,23 +113,27 @@ def _ffmpeg(args: Sequence[str | Path], what: str | Path) -> None:
         raise InputError(what, f"ffmpeg failed: {tail}")
 
 
-def _between(segments: Sequence[tuple[float, float]]) -> str:
-    """ffmpeg expression true inside any [start, end) segment."""
-    return "+".join(f"gte(t\\,{s:.3f})*lt(t\\,{e:.3f})" for s, e in segments)
+def _inside(var: str, ranges: Sequence[tuple[float, float]]) -> str:
+    """ffmpeg expression true when ``var`` lies in any [start, end) range."""
+    return "+".join(f"gte({var}\\,{a})*lt({var}\\,{b})" for a, b in ranges)
 
 
-def cut_video(source: str | Path, segments: Sequence[tuple[float, float]], dest: str | Path, has_audio: bool) -> None:
+def cut_video(source: str | Path, segments: Sequence[tuple[float, float]], dest: str | Path, has_audio: bool, fps: float) -> None:
     """Write the ``segments`` (seconds, time order) of ``source`` back to back into ``dest``.
 
-    One re-encoding pass with select/aselect keeps audio and video cut at the same times and
-    timestamps continuous (stream copy could only cut at keyframes).
+    One re-encoding pass (stream copy could only cut at keyframes). Video frames are picked by
+    index, frame n belonging to second n / fps exactly as in the frame model the shots were cut
+    in; audio by time, which ffmpeg counts from the file's start, so a container that does not
+    start at 0 is cut at the same instants and the streams keep their relative sync.
     """
     if not segments:
         raise ValueError("no segments to cut")
-    keep = _between(segments)
-    args: list[str | Path] = ["-i", source, "-map", "0:v:0", "-vf", f"select='{keep}',setpts=N/FRAME_RATE/TB"]
+    frames = [(round(a * fps), round(b * fps)) for a, b in segments]
+    vf = f"select='{_inside('n', frames)}',setpts=N/FRAME_RATE/TB"
+    args: list[str | Path] = ["-i", source, "-map", "0:v:0", "-vf", vf]
     if has_audio:
-        args += ["-map", "0:a:0", "-af", f"aselect='{keep}',asetpts=N/SR/TB", "-c:a", "aac"]
+        af = f"aselect='{_inside('t', segments)}',asetpts=N/SR/TB"
+        args += ["-map", "0:a:0", "-af", af, "-c:a", "aac"]
     args += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", "-movflags", "+faststart", dest]
     _ffmpeg(args, source)
 
@@ -145,6 +153,7 @@ def plot_timeline(result: SummaryResult, dest: str | Path, title: str) -> None:
         for start, _ in result.shots[1:]:
             ax.axvline(start, color="grey", linewidth=0.5, alpha=0.6)
         ax.set_xlim(0, max(result.duration, len(result.scores)))
+        ax.set_ylim(0.8, 5.2)  # the answer scale 1..5, so flat scores do not look like big swings
         ax.set_xlabel("time (s)")
         ax.set_ylabel("score")
         ax.set_title(f"{title}: {result.summary_seconds:.1f} s of {result.duration:.1f} s")
@@ -155,16 +164,25 @@ def plot_timeline(result: SummaryResult, dest: str | Path, title: str) -> None:
         plt.close(fig)
 
 
-def write_outputs(source: str | Path, output: str | Path, result: SummaryResult, has_audio: bool, title: str) -> None:
-    """Cut the video and write the PNG and JSON reports, renaming all three only once all succeeded."""
+def write_outputs(
+    source: str | Path,
+    output: str | Path,
+    result: SummaryResult,
+    has_audio: bool,
+    fps: float,
+    title: str,
+    settings: dict | None = None,
+) -> None:
+    """Cut the video and write the PNG and JSON reports (``settings`` recorded in the JSON for
+    provenance), renaming all three only once all succeeded."""
     png, js = report_paths(output)
     with contextlib.ExitStack() as stack:
         tmp_video = stack.enter_context(atomic_path(output))
         tmp_png = stack.enter_context(atomic_path(png))
         tmp_json = stack.enter_context(atomic_path(js))
-        cut_video(source, result.segments, tmp_video, has_audio)
+        cut_video(source, result.segments, tmp_video, has_audio, fps)
         plot_timeline(result, tmp_png, title)
-        write_json(tmp_json, {"input": str(source), "title": title, **result.to_dict()})
+        write_json(tmp_json, {"input": str(source), "title": title, "settings": settings or {}, **result.to_dict()})
 
 
 @dataclass
@@ -221,6 +239,8 @@ def _transcript_and_cues(source: Path, has_audio: bool, n_seconds: int, asr, p: 
 
 def _score(runner, processor, prompts: list[str], frames: np.ndarray, batch_size: int, threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
     """Expected score 1..5 and decoder layers run, per second."""
+    import torch
+
     from deevisum.scoring import build_batch, expected_score
 
     logits, layers = [], []
@@ -228,8 +248,6 @@ def _score(runner, processor, prompts: list[str], frames: np.ndarray, batch_size
         out = runner.run(build_batch(processor, prompts[i : i + batch_size], frames[i : i + batch_size]), threshold=threshold)
         logits.append(out.logits)
         layers.append(out.layers)
-    import torch
-
     return expected_score(torch.cat(logits)), torch.cat(layers).numpy()
 
 
@@ -238,7 +256,8 @@ def summarize(source: str | Path, output: str | Path, opts: SummarizeOptions, p:
     from deevisum.evaluation.metrics import keyshot_summaries, shot_means
     from deevisum.evaluation.scores import expand_scores
     from deevisum.evaluation.shots import frame_features, kts_shots
-    from deevisum.prompts import render_prompt, speech_words
+    from deevisum.mskd import model_prompts
+    from deevisum.prompts import prompt_fields, render_prompt
     from deevisum.video import probe, read_frames_1fps
 
     source = Path(source)
@@ -252,12 +271,9 @@ def summarize(source: str | Path, output: str | Path, opts: SummarizeOptions, p:
     frames = read_frames_1fps(source, info, p.frames.image_size)
     _step("transcribing speech and measuring audio cues")
     segments, cues = _transcript_and_cues(source, info.has_audio, info.n_seconds, asr, p)
-    fields = {"category": opts.category or "none", "title": opts.title or "none"}
-    prompts = [
-        render_prompt({**fields, "speech": speech_words(segments, i, p.prompts.transcript_window, p.prompts.max_speech_words),
-                       "audio": cues[i]["text"]}, p.prompts.template)
-        for i in range(info.n_seconds)
-    ]
+    rows = [{**f, "prompt": render_prompt(f, p.prompts.template)}
+            for f in prompt_fields(opts.category, opts.title, segments, cues, p.prompts)]
+    prompts = model_prompts(opts.student, rows, p.prompts.template)  # the modalities the student was trained on
     threshold = opts.threshold if opts.exits is not None else None
     scores, layers = _score(runner, processor, prompts, frames, p.ee.batch_size, threshold)
     _step("cutting shots and choosing the summary")
@@ -273,8 +289,13 @@ def summarize(source: str | Path, output: str | Path, opts: SummarizeOptions, p:
         exit_layers=layers.tolist(),
     )
     if not result.selected:
-        raise InputError(source, f"no shot fits a {opts.budget:.0%} summary of a {info.duration:.1f} s video (raise --budget)")
-    write_outputs(source, output, result, info.has_audio, opts.title)
+        shortest = min(end - start for start, end in result.shots)
+        raise InputError(source, f"no shot fits a {opts.budget:.0%} summary ({opts.budget * info.duration:.1f} s): the shortest "
+                                 f"of its {len(shots)} shots lasts {shortest:.1f} s (raise --budget, or lower "
+                                 "evaluate.kts_vmax in the params for finer shots)")
+    settings = {"student": str(opts.student), "exits": str(opts.exits) if opts.exits else None, "threshold": threshold,
+                "budget": opts.budget, "category": opts.category, "has_audio": info.has_audio}
+    write_outputs(source, output, result, info.has_audio, info.fps, opts.title, settings)
     _step(f"wrote {output}: {result.summary_seconds:.1f} s of {info.duration:.1f} s ({result.summary_seconds / info.duration:.0%})")
     return result
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,16 +37,17 @@ from transformers import PaliGemmaProcessor, get_linear_schedule_with_warmup
 from deevisum.distillation import kd_term
 from deevisum.io import atomic_path, seed_everything
 from deevisum.params import TrainParams
-from deevisum.scoring import answer_logits, answer_token_ids, build_batch
+from deevisum.scoring import answer_token_ids, build_batch
 
 
 @dataclass
 class ExampleSet:
-    """What a trainer sees of a split: prompts, frames, targets 1..5, stored KD target logits."""
+    """What a trainer sees of a split: prompts, frames, answer targets, stored KD target logits."""
 
     prompts: list[str]
     images: np.ndarray
     targets: np.ndarray
+    """(n, 5) target distribution over the answers 1..5 (one-hot for hard targets)."""
     kd_logits: dict[str, torch.Tensor] = field(default_factory=dict)
     """Name -> (n, 5) answer logits of a fixed model (teacher, mentor), aligned with the rows."""
 
@@ -86,12 +88,10 @@ class EpochSampler(Sampler[int]):
         return self.n
 
 
-def _collate(data: ExampleSet, processor: PaliGemmaProcessor, answer_ids: list[int]):
-    answer_ids_t = torch.tensor(answer_ids)
-
+def _collate(data: ExampleSet, processor: PaliGemmaProcessor):
     def collate(idx: list[int]) -> dict[str, torch.Tensor]:
         batch = build_batch(processor, [data.prompts[i] for i in idx], data.images[idx])
-        batch["labels_answer"] = answer_ids_t[torch.as_tensor(data.targets[idx], dtype=torch.long) - 1]
+        batch["answer_targets"] = torch.as_tensor(data.targets[idx], dtype=torch.float32)
         for name, logits in data.kd_logits.items():
             batch[f"kd_{name}"] = logits[idx]
         return batch
@@ -100,10 +100,14 @@ def _collate(data: ExampleSet, processor: PaliGemmaProcessor, answer_ids: list[i
 
 
 def batch_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor], answer_ids: list[int], kd: KDConfig):
-    """Per-example (CE, weighted KD) losses; the KD terms use only the five answer logits."""
-    inputs = {k: v for k, v in batch.items() if k != "labels_answer" and not k.startswith("kd_")}
+    """Per-example (CE, weighted KD) losses; the KD terms use only the five answer logits.
+
+    CE is over the full vocabulary (the answer must win against every token, not only the other
+    four answers), against the target distribution over the answer tokens.
+    """
+    inputs = {k: v for k, v in batch.items() if k != "answer_targets" and not k.startswith("kd_")}
     logits = model(**inputs, logits_to_keep=1).logits[:, -1].float()
-    ce = F.cross_entropy(logits, batch["labels_answer"], reduction="none")
+    ce = -(batch["answer_targets"] * F.log_softmax(logits, dim=-1)[:, answer_ids]).sum(-1)
     kd_loss = torch.zeros_like(ce)
     for name, weight in kd.weights.items():
         if weight:
@@ -121,13 +125,13 @@ def _trainable_state(acc: Accelerator, model: torch.nn.Module, names: list[str])
     return {n: state[n].detach().cpu().contiguous() for n in names} if acc.is_main_process else {}
 
 
-def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
     sd = optimizer.state_dict()
     tensors = {f"{pid}.{k}": torch.as_tensor(v).cpu().contiguous() for pid, st in sd["state"].items() for k, v in st.items()}
     return tensors, sd["param_groups"]
 
 
-def _load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict]) -> None:
+def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict]) -> None:
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         pid, name = key.split(".", 1)
@@ -147,7 +151,7 @@ def _load_resume(ckpt_dir: Path, fp: str) -> dict | None:
     return state if state.get("fingerprint") == fp else None
 
 
-def _write_history(history: list[dict], log_csv: Path) -> None:
+def write_history(history: list[dict], log_csv: Path) -> None:
     with atomic_path(log_csv) as tmp:
         pd.DataFrame(history).to_csv(tmp, index=False)
 
@@ -186,9 +190,9 @@ def train_vlm(
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                                   weight_decay=cfg.weight_decay)
     train_loader = DataLoader(range(len(train)), batch_size=cfg.batch_size, sampler=EpochSampler(len(train), cfg.seed),
-                              collate_fn=_collate(train, processor, answer_ids))
+                              collate_fn=_collate(train, processor))
     val_loader = DataLoader(range(len(val)), batch_size=cfg.eval_batch_size,
-                            collate_fn=_collate(val, processor, answer_ids))
+                            collate_fn=_collate(val, processor))
     model, optimizer, train_loader, val_loader = acc.prepare(model, optimizer, train_loader, val_loader)
     steps_per_epoch = -(-len(train_loader) // cfg.grad_accum)
     scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, steps_per_epoch * cfg.epochs)
@@ -198,7 +202,7 @@ def train_vlm(
     resume = _load_resume(ckpt_dir, fp)
     if resume is not None:
         acc.unwrap_model(model).load_state_dict(load_file(str(ckpt_dir / "last" / "trainable.safetensors")), strict=False)
-        _load_optimizer(optimizer, load_file(str(ckpt_dir / "last" / "optimizer.safetensors")), resume["param_groups"])
+        load_optimizer(optimizer, load_file(str(ckpt_dir / "last" / "optimizer.safetensors")), resume["param_groups"])
         scheduler.load_state_dict(resume["scheduler"])
         torch.set_rng_state(load_file(str(ckpt_dir / "last" / "rng.safetensors"))["torch"])
         start_epoch, history, best_ce = resume["epoch"], resume["history"], resume["best_val_ce"]
@@ -223,21 +227,23 @@ def train_vlm(
                 if acc.sync_gradients:
                     scheduler.step()
                 optimizer.zero_grad()
-            sums += torch.tensor([float(total), float(ce), float(kd_loss)])
-            bar.set_postfix(loss=f"{float(total):.3f}")
+            sums += torch.stack([total, ce, kd_loss]).detach().cpu()
+            bar.set_postfix(loss=f"{total.item():.3f}")
         n_batches = max(len(train_loader), 1)
         val_metrics = evaluate_loss(model, val_loader, answer_ids, kd, acc) if len(val) else {"loss": float("nan"), "ce": float("nan")}
         row = {"epoch": epoch + 1, "train_loss": float(sums[0] / n_batches), "train_ce": float(sums[1] / n_batches),
                "train_kd": float(sums[2] / n_batches), "val_loss": val_metrics["loss"], "val_ce": val_metrics["ce"],
-               "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0}
-        history.append(row)
-        acc.print(f"{desc} epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
-        improved = not (val_metrics["ce"] >= best_ce)  # NaN (no val set) counts as improved: keep the last
-        best_ce = val_metrics["ce"] if improved and val_metrics["ce"] == val_metrics["ce"] else best_ce
+               "lr": scheduler.get_last_lr()[0]}
+        history.append(row)  # no wall times in it: same params, same curves file
+        acc.print(f"{desc} epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")
+                  + f" ({time.perf_counter() - t0:.1f} s)")
+        val_ce = val_metrics["ce"]
+        improved = math.isnan(val_ce) or val_ce < best_ce  # without a validation set the last epoch is kept
+        best_ce = best_ce if math.isnan(val_ce) else min(best_ce, val_ce)
         _checkpoint(acc, model, optimizer, scheduler, names, ckpt_dir, improved,
                     {"fingerprint": fp, "epoch": epoch + 1, "history": history, "best_val_ce": best_ce})
         if acc.is_main_process:
-            _write_history(history, log_csv)
+            write_history(history, log_csv)
     acc.wait_for_everyone()
     model = acc.unwrap_model(model)
     model.load_state_dict(load_file(str(ckpt_dir / "best" / "trainable.safetensors")), strict=False)
@@ -247,7 +253,7 @@ def train_vlm(
 def _checkpoint(acc, model, optimizer, scheduler, names, ckpt_dir: Path, improved: bool, state: dict) -> None:
     """Atomically replace ``last`` (and ``best`` when the epoch improved validation CE)."""
     weights = _trainable_state(acc, model, names)
-    tensors, groups = _optimizer_tensors(optimizer)
+    tensors, groups = optimizer_tensors(optimizer)
     if acc.is_main_process:
         if improved:
             with atomic_path(ckpt_dir / "best") as tmp:

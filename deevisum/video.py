@@ -102,7 +102,7 @@ def probe(path: str | Path) -> VideoInfo:
         raise InputError(path, "zero-length video (no video frames)")
     claimed = int(v.get("nb_frames") or 0)
     if claimed and claimed != n_frames:
-        raise InputError(path, f"truncated or corrupt: the header says {claimed} frames, only {n_frames} are present")
+        raise InputError(path, f"truncated or corrupt: the header says {claimed} frames but {n_frames} are present")
     rate = _rate(v.get("avg_frame_rate")) or _rate(v.get("r_frame_rate"))
     if rate is None:
         raise InputError(path, "video stream has no frame rate")

@@ -35,7 +35,8 @@ if __name__ == "__main__":
         except InputError as e:
             report.handle(e, vid)
     ids = sorted({ex["video_id"] for ex in examples})
-    folds = make_splits(ids, [bench.videos[v].category for v in ids], p.prompts.n_folds, p.prompts.val_videos, p.prompts.seed)
+    categories = [bench.videos[v].category for v in ids]
+    folds = make_splits(ids, categories, p.prompts.n_folds, p.prompts.val_videos, p.prompts.seed)
     with atomic_path(OUT) as tmp:
         tmp.write_text("".join(json.dumps(ex, ensure_ascii=False) + "\n" for ex in examples), encoding="utf-8")
     write_json(SPLITS, select_fold(folds, p.prompts.fold))

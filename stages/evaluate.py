@@ -13,20 +13,22 @@ import torch
 from deevisum.datasets import read_benchmark
 from deevisum.early_exit import EarlyExitRunner, load_exit_heads
 from deevisum.ee_evaluation import (
+    FULL,
+    SCORING,
     example_batches,
     exit_histogram,
     scores_file,
     speed_summary,
-    timed_model_forward,
-    timed_pass,
+    timed_settings,
 )
-from deevisum.evaluation import evaluate_scores, kts_shots_from_h5
-from deevisum.examples import read_examples, select, video_fps
+from deevisum.evaluation import evaluate_scores, evaluation_shots
+from deevisum.examples import load_frames, read_examples, select, video_fps
 from deevisum.io import BadInputReport, read_json, seed_everything, write_json
 from deevisum.models import load_vlm
+from deevisum.mskd import model_prompts
 from deevisum.params import load_params
 from deevisum.scoring import answer_token_ids
-from deevisum.training import _write_history as write_csv
+from deevisum.training import write_history as write_csv
 
 STUDENT = "models/student"
 EXITS = "models/exits"
@@ -42,48 +44,49 @@ QUALITY = ("f1", "kendall_tau", "spearman_rho")
 if __name__ == "__main__":
     p = load_params()
     seed_everything(p.evaluate.seed)
+    if p.ee.timing_threads > 0:
+        torch.set_num_threads(p.ee.timing_threads)
     bench = read_benchmark(p.data.dataset, p.data.dataset_dir)
     test = sorted(read_json(SPLITS)["test"])
     examples = select(read_examples(EXAMPLES), test)
     fps = video_fps(FRAMES, test)
-    shots = kts_shots_from_h5(FRAMES, p.evaluate.kts_max_shots, video_ids=test) if p.evaluate.shots == "kts" else None
-    bad = BadInputReport(p.data.on_error)
+    shots = evaluation_shots(p.evaluate, FRAMES, test)
 
-    def quality(logits: torch.Tensor) -> dict[str, float]:
+    def quality(logits: torch.Tensor, bad: BadInputReport | None = None) -> dict[str, float]:
+        """F1/tau/rho of per-second expected scores (bad videos: recorded once, on the full-depth run)."""
+        bad = bad or BadInputReport(p.data.on_error)
         report = evaluate_scores(scores_file(logits, examples, fps), bench, p.evaluate, shots, source=EXAMPLES, bad=bad, with_baselines=False)
         return {m: report["model"]["mean"][m] for m in QUALITY}
 
     model, processor = load_vlm(STUDENT)
     answer_ids = answer_token_ids(processor.tokenizer)
     runner = EarlyExitRunner(model, answer_ids, load_exit_heads(EXITS))
-    batches = example_batches(processor, examples, FRAMES, p.ee.batch_size)
-    repeats = p.ee.timing_repeats
+    prompts = model_prompts(STUDENT, examples, p.prompts.template)  # what the student is scored with
+    batches = example_batches(processor, prompts, load_frames(FRAMES, examples), p.ee.batch_size)
 
-    full = timed_pass(runner, batches, None, repeats)
-    scoring_logits, scoring_seconds = timed_model_forward(model, batches, answer_ids, repeats)
-    full_quality = quality(full.logits)
-    sweep, chosen = [], None
-    for tau in sorted({*p.ee.sweep, p.ee.threshold}):
-        ee = timed_pass(runner, batches, tau, repeats)
-        row = {"threshold": tau, **quality(ee.logits), **speed_summary(ee, full, runner.depth)}
-        sweep.append(row)
-        if tau == p.ee.threshold:
-            chosen = row | {"exit_hist": exit_histogram(ee.layers, runner.depth)}
-    hist = chosen.pop("exit_hist")
+    thresholds = sorted({*p.ee.sweep, p.ee.threshold})
+    timed = timed_settings(runner, batches, thresholds, p.ee.timing_repeats)
+    full, scoring = timed[FULL], timed[SCORING]
+    bad = BadInputReport(p.data.on_error)
+    full_quality = quality(full.logits, bad)
+    sweep = [{"threshold": t, **quality(timed[t].logits), **speed_summary(timed[t], full, runner.depth)} for t in thresholds]
+    chosen = next(row for row in sweep if row["threshold"] == p.ee.threshold)
+    hist = exit_histogram(timed[p.ee.threshold].layers, runner.depth)
     metrics = {
         **chosen,
         "f1_drop": full_quality["f1"] - chosen["f1"],
         "full_depth": {
             **full_quality,
             "seconds_per_segment": full.seconds_per_segment,
-            "scoring_forward_seconds_per_segment": scoring_seconds / max(1, len(examples)),
-            "max_abs_logit_diff_vs_scoring": float((full.logits - scoring_logits).abs().max()),
+            "scoring_forward_seconds_per_segment": scoring.seconds_per_segment,
+            "max_abs_logit_diff_vs_scoring": float((full.logits - scoring.logits).abs().max()),
         },
         "depth": runner.depth,
         "exit_layers": runner.heads.config.exit_layers,
         "n_segments": len(examples),
         "n_videos": len(fps),
-        "timing_repeats": repeats,
+        "timing_repeats": p.ee.timing_repeats,
+        "torch_threads": torch.get_num_threads(),
         "bad_input": bad.to_dict(),
     }
     write_json(METRICS, metrics)

@@ -2,7 +2,7 @@
 
 from deevisum.ablation import VARIANTS, ablation_report
 from deevisum.datasets import read_benchmark
-from deevisum.evaluation import kts_shots_from_h5
+from deevisum.evaluation import evaluation_shots
 from deevisum.io import BadInputReport, read_json, seed_everything, write_json
 from deevisum.mskd import FRAMES, SPLITS
 from deevisum.params import load_params
@@ -12,7 +12,7 @@ if __name__ == "__main__":
     seed_everything(p.evaluate.seed)
     bench = read_benchmark(p.data.dataset, p.data.dataset_dir)
     test = sorted(read_json(SPLITS)["test"])
-    shots = kts_shots_from_h5(FRAMES, p.evaluate.kts_max_shots, video_ids=test) if p.evaluate.shots == "kts" else None
+    shots = evaluation_shots(p.evaluate, FRAMES, test)
     report = ablation_report({v: f"scores/{v}.json" for v in VARIANTS}, bench, p.evaluate, shots,
                              BadInputReport(p.data.on_error))
     write_json("metrics/ablation.json", report)

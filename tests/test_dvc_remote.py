@@ -114,3 +114,33 @@ def test_pull_without_remote_fails_clearly(tmp_path: Path) -> None:
     done = subprocess.run([str(DVC), "pull"], cwd=repo, env=_env(), capture_output=True, text=True)
     assert done.returncode != 0
     assert "remote" in (done.stdout + done.stderr).lower()
+
+
+def _declared_outputs(dvc_yaml: dict) -> list[tuple[str, str, dict]]:
+    """(stage, path, flags) of every out / metric / plot file the stages declare."""
+    found = []
+    for name, stage in dvc_yaml.get("stages", {}).items():
+        stage = stage.get("do", stage)  # foreach stages
+        for kind in ("outs", "metrics", "plots"):
+            for entry in stage.get(kind, []):
+                for path, flags in (entry.items() if isinstance(entry, dict) else [(entry, {})]):
+                    found.append((name, path, flags or {}))
+    return found
+
+
+def test_project_outputs_come_back_with_a_clone_and_pull() -> None:
+    """Every output of the project's pipeline reaches a fresh clone: cached ones via ``dvc pull``,
+    ``cache: false`` ones through git. A ``cache: false`` folder (e.g. training checkpoints) is
+    neither pushed nor sensibly committed, so in a clone ``dvc status`` reports the stage
+    changed and ``dvc repro`` retrains; resumable scratch state must not be a declared output."""
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    outputs = _declared_outputs(yaml.safe_load((repo / "dvc.yaml").read_text()))
+    assert outputs
+    bad = [f"{stage}: {path}" for stage, path, flags in outputs
+           if flags.get("cache") is False and (not Path(path).suffix or path.endswith("/"))]
+    assert not bad, f"cache: false folders cannot come back with a clone + dvc pull: {bad}"
+    ignored = subprocess.run(["git", "check-ignore", *[p for _, p, f in outputs if f.get("cache") is False]],
+                             cwd=repo, env=_env(), capture_output=True, text=True).stdout.split()
+    assert not ignored, f"cache: false outputs must be committed to git, but git ignores {ignored}"

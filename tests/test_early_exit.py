@@ -146,7 +146,7 @@ def test_heads_round_trip_safetensors(tmp_path, model) -> None:
 
 def test_training_learns_and_resumes_identically(tmp_path, model) -> None:
     runner = EarlyExitRunner(model, ANSWERS, make_heads())
-    batches = [(*make_batch(batch=8, seed=s), torch.randint(0, 5, (8,))) for s in range(4)]
+    batches = [(*make_batch(batch=8, seed=s), torch.softmax(torch.randn(8, 5), -1)) for s in range(4)]
     data = collect_exit_data(runner, batches)
     assert [s.shape for s in data.states] == [(32, HIDDEN)] * len(EXITS)
     params = ExitTrainParams(epochs=6, lr=1e-2, batch_size=8, head_dim=8, n_prototypes=2)
@@ -193,3 +193,33 @@ def test_matches_team_scoring_on_left_padded_batches() -> None:
     heads = ExitHeads(ExitConfig(hidden_size=32, exit_layers=[1, 2], n_answers=5))
     got = EarlyExitRunner(vlm, ids, heads).run(batch, threshold=1.5)
     assert torch.allclose(got.logits, want, atol=1e-5, rtol=1e-5)
+
+
+def test_timed_settings_time_every_setting_on_the_same_batches(model) -> None:
+    from deevisum.ee_evaluation import FULL, SCORING, exit_histogram, speed_summary, timed_settings
+
+    batches = [make_batch(batch=4, seed=s)[0] for s in range(2)]
+    for b in batches:  # the scoring convention: answer at the last position
+        b["attention_mask"] = torch.ones_like(b["attention_mask"])
+    runner = EarlyExitRunner(model, ANSWERS, make_heads())
+    timed = timed_settings(runner, batches, [-1.0, 1.01], repeats=2)
+    assert set(timed) == {FULL, SCORING, -1.0, 1.01}
+    assert all(len(t.times) == 2 and len(t.layers) == 8 for t in timed.values())
+    assert torch.allclose(timed[FULL].logits, timed[SCORING].logits, atol=1e-5)
+    assert torch.allclose(timed[1.01].logits, timed[FULL].logits, atol=1e-6)
+    speed = speed_summary(timed[-1.0], timed[FULL], DEPTH)
+    assert speed["mean_layers"] == EXITS[0] and speed["layer_bound"] == DEPTH / EXITS[0]
+    hist = exit_histogram(timed[-1.0].layers, DEPTH)
+    assert [h["count"] for h in hist] == [8 if k == EXITS[0] else 0 for k in range(1, DEPTH + 1)]
+
+
+def test_scores_file_groups_seconds_by_video() -> None:
+    from deevisum.ee_evaluation import scores_file
+    from deevisum.scoring import expected_score
+
+    examples = [{"video_id": v, "second": s} for v, n in (("a", 3), ("b", 2)) for s in range(n)]
+    logits = torch.randn(5, 5, generator=torch.Generator().manual_seed(0))
+    out = scores_file(logits, examples, {"a": 15.0, "b": 30.0})
+    want = expected_score(logits)
+    assert out["a"] == {"scores": pytest.approx(want[:3].tolist()), "frames_per_score": 15.0}
+    assert out["b"] == {"scores": pytest.approx(want[3:].tolist()), "frames_per_score": 30.0}

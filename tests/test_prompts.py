@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+import scipy.io.wavfile
+import yaml
 
 from deevisum.datasets import VideoAnnotation
 from deevisum.io import InputError
@@ -16,6 +21,7 @@ from deevisum.prompts import (
     MAX_WORD_CHARS,
     build_examples,
     make_splits,
+    prompt_fields,
     read_frames_index,
     render_prompt,
     second_bounds,
@@ -127,6 +133,13 @@ def test_build_examples_one_per_second() -> None:
     for ex in examples:
         assert ex["prompt"] == render_prompt(ex, P.template)
         assert sum(ex["target_dist"]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="2 cue entries for 3 seconds"):
+        build_examples(ann, 3, 2.0, SEGMENTS, cues[:2], P)
+
+
+def test_prompt_fields_fill_missing_text_with_none() -> None:
+    fields = prompt_fields("", "", [], [{"text": "quiet"}], P)
+    assert fields == [{"category": "none", "title": "none", "speech": "none", "audio": "quiet"}]
 
 
 IDS = [f"v{i:02d}" for i in range(13)]
@@ -177,3 +190,55 @@ def test_read_frames_index(tmp_path: Path) -> None:
     assert read_frames_index(path) == {"abc": (7, 15.0)}
     with pytest.raises(InputError, match="run extract_frames"):
         read_frames_index(tmp_path / "missing.h5")
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _stage(name: str, cwd: Path) -> None:
+    subprocess.run([sys.executable, str(REPO / "stages" / f"{name}.py")], cwd=cwd, check=True, capture_output=True)
+
+
+def test_cues_and_prompt_stages_skip_a_video_without_audio(tmp_path: Path) -> None:
+    """The stages end to end on a hand-made TVSum folder; a video whose WAV is missing is skipped and reported."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"].update(dataset="tvsum", dataset_dir="bench", on_error="skip")
+    params["prompts"].update(n_folds=3, val_videos=1)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    ids, fps, n_frames = ["a1", "b2", "c3", "d4"], 15, 40  # 40 frames at 15 fps: 3 seconds, the last partial
+    (tmp_path / "bench" / "data").mkdir(parents=True)
+    scores = {v: ",".join(str(1 + (k + f // fps) % 5) for f in range(n_frames)) for k, v in enumerate(ids)}
+    rows = [f"{v}\tFM\t{scores[v]}" for v in ids for _ in range(3)]  # 3 annotators, all alike
+    (tmp_path / "bench" / "data" / "ydata-tvsum50-anno.tsv").write_text("\n".join(rows) + "\n")
+    info = ["category\tvideo_id\ttitle\turl\tlength"]
+    info += [f"FM\t{v}\ttitle {v}\thttp://x\t0:{n_frames / fps:05.2f}" for v in ids]
+    (tmp_path / "bench" / "data" / "ydata-tvsum50-info.tsv").write_text("\n".join(info) + "\n")
+    processed = tmp_path / "data" / "processed"
+    (processed / "audio").mkdir(parents=True)
+    with h5py.File(processed / "frames.h5", "w") as f:
+        for v in ids:
+            f.create_group(v).attrs.update(fps=float(fps), n_frames=n_frames, duration=n_frames / fps, n_seconds=3)
+    audio = (0.01 * np.random.default_rng(0).standard_normal(int(16000 * n_frames / fps)) * 32767).astype(np.int16)
+    audio[16000 : 16000 + 4000] = 20000  # a loud block in second 1
+    for v in ids[:3]:
+        scipy.io.wavfile.write(processed / "audio" / f"{v}.wav", 16000, audio)
+    segment = {"start": 0.2, "end": 1.0, "text": "hello there", "no_speech_prob": 0.1, "avg_logprob": -0.2}
+    (processed / "transcripts.json").write_text(json.dumps({v: [segment] for v in ids[:3]} | {"d4": []}))
+
+    _stage("audio_cues", tmp_path)
+    cues = json.loads((processed / "cues.json").read_text())
+    assert sorted(cues) == ids[:3] and all(len(c) == 3 for c in cues.values())
+    assert "loud" in cues["a1"][1]["text"] and cues["a1"][0]["speech"] and not cues["a1"][2]["speech"]
+    report = json.loads((processed / "audio_cues_report.json").read_text())
+    assert [s["item"] for s in report["skipped"]] == ["d4"] and "d4.wav" in report["skipped"][0]["path"]
+
+    _stage("build_prompts", tmp_path)
+    examples = [json.loads(line) for line in (processed / "examples.jsonl").read_text().splitlines()]
+    assert [(e["video_id"], e["second"]) for e in examples] == [(v, s) for v in ids[:3] for s in range(3)]
+    assert examples[0]["speech"] == "hello there" and examples[0]["target"] == 1 and examples[1]["target"] == 2
+    assert examples[2]["target"] == 3  # the partial last second: frames 30..39
+    splits = json.loads((processed / "splits.json").read_text())
+    assert sorted(splits["train"] + splits["val"] + splits["test"]) == ids[:3]
+    assert splits["fold"] == params["prompts"]["fold"] and splits["n_folds"] == 3
+    report = json.loads((processed / "build_prompts_report.json").read_text())
+    assert [s["item"] for s in report["skipped"]] == ["d4"]

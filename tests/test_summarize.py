@@ -20,13 +20,15 @@ pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg n
 FPS, W, H, SECONDS = 10, 64, 48, 8
 
 
-def _brightness_video(path: Path, audio: bool = True) -> Path:
-    """A video whose grey level is 20 * (whole second), so a cut can be read back from the pixels."""
+def _brightness_video(path: Path, audio: bool = True, start: float = 0.0) -> Path:
+    """A video whose grey level is 20 * (whole second), so a cut can be read back from the pixels;
+    ``start``: the container's streams begin at this time stamp instead of 0."""
     args = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
             "-i", f"color=c=black:size={W}x{H}:rate={FPS}:duration={SECONDS},format=gray,geq=lum='20*floor(T)'"]
     if audio:
         args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=16000:duration={SECONDS}", "-c:a", "aac"]
-    subprocess.run([*args, "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p", str(path)], check=True)
+    subprocess.run([*args, "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p", "-output_ts_offset", str(start), str(path)],
+                   check=True)
     return path
 
 
@@ -54,9 +56,11 @@ def _result(selected: list[int]) -> SummaryResult:
                          shot_scores=[float(np.mean(scores[int(s):int(e)])) for s, e in shots], selected=selected)
 
 
-def test_cut_keeps_exactly_the_selected_seconds_with_audio(video: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("start", [0.0, 1.5])
+def test_cut_keeps_exactly_the_selected_seconds_with_audio(start: float, tmp_path: Path) -> None:
+    video = _brightness_video(tmp_path / "in.mp4", start=start)
     out = tmp_path / "cut.mp4"
-    cut_video(video, [(2.0, 3.0), (6.0, 8.0)], out, has_audio=True)
+    cut_video(video, [(2.0, 3.0), (6.0, 8.0)], out, has_audio=True, fps=FPS)
     info = _probe(out)
     assert sorted(s["codec_type"] for s in info["streams"]) == ["audio", "video"]
     assert float(info["format"]["duration"]) == pytest.approx(3.0, abs=0.1)
@@ -69,14 +73,14 @@ def test_cut_keeps_exactly_the_selected_seconds_with_audio(video: Path, tmp_path
 def test_cut_without_audio_stream(tmp_path: Path) -> None:
     silent = _brightness_video(tmp_path / "silent.mp4", audio=False)
     out = tmp_path / "cut.mp4"
-    cut_video(silent, [(0.0, 1.0)], out, has_audio=False)
+    cut_video(silent, [(0.0, 1.0)], out, has_audio=False, fps=FPS)
     assert [s["codec_type"] for s in _probe(out)["streams"]] == ["video"]
 
 
 def test_write_outputs_writes_video_png_json(video: Path, tmp_path: Path) -> None:
     out = tmp_path / "sub" / "summary.mp4"
     result = _result([1, 3])
-    write_outputs(video, out, result, has_audio=True, title="demo")
+    write_outputs(video, out, result, has_audio=True, fps=FPS, title="demo")
     png, js = report_paths(out)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = json.loads(js.read_text())
@@ -93,7 +97,7 @@ def test_failed_cut_leaves_no_partial_output(tmp_path: Path) -> None:
     broken.write_bytes(b"not a video")
     out = tmp_path / "out" / "summary.mp4"
     with pytest.raises(InputError, match="broken.mp4"):
-        write_outputs(broken, out, _result([0]), has_audio=False, title="x")
+        write_outputs(broken, out, _result([0]), has_audio=False, fps=FPS, title="x")
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
 
 
@@ -184,6 +188,7 @@ def test_summarize_demo_video_end_to_end(mini_corpus: Path, tiny_models: dict, p
     n_seconds = len(report["scores"])
     assert n_seconds == int(np.ceil(report["duration"])) and all(1 <= s <= 5 for s in report["scores"])
     assert report["exit_layers"] == [1] * n_seconds  # threshold -1: every second leaves at the first exit
+    assert report["settings"]["threshold"] == -1 and report["settings"]["budget"] == 0.5
     shots = [(s["start"], s["end"]) for s in report["shots"]]
     assert shots[0][0] == 0 and shots[-1][1] == pytest.approx(report["duration"], abs=1e-3)
     assert all(a[1] == b[0] for a, b in zip(shots, shots[1:]))
@@ -205,12 +210,13 @@ def test_no_early_exit_runs_full_depth(mini_corpus: Path, tiny_models: dict, par
     assert _summarize(video, out, tiny_models, params_file, "--budget", "0.5", "--no-early-exit") == 0
     report = json.loads(out.with_suffix(".json").read_text())
     assert set(report["exit_layers"]) == {3}
+    assert report["settings"]["exits"] is None and report["settings"]["threshold"] is None
 
 
-@pytest.mark.parametrize("problem", ["no video stream", "not a readable video", "not a saved model", "do not fit"])
+@pytest.mark.parametrize("problem", ["no video stream", "not a readable video", "not a saved model", "do not fit", "no shot fits"])
 def test_bad_input_fails_clearly_without_output(problem: str, tiny_models: dict, params_file: Path, video: Path,
                                                 tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    source, models = video, dict(tiny_models)
+    source, models, extra = video, dict(tiny_models), []
     if problem == "no video stream":
         source = tmp_path / "audio_only.mp4"
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
@@ -220,10 +226,25 @@ def test_bad_input_fails_clearly_without_output(problem: str, tiny_models: dict,
         source.write_bytes(os.urandom(2048))
     elif problem == "not a saved model":
         models["student"] = tmp_path / "nowhere"
-    else:
+    elif problem == "do not fit":
         models["exits"] = models["bad_exits"]
+    else:
+        extra = ["--budget", "0.05"]  # 0.4 s of an 8-s video: shorter than any shot
     out = tmp_path / "out" / "summary.mp4"
-    assert _summarize(source, out, models, params_file) == 1
+    assert _summarize(source, out, models, params_file, *extra) == 1
     err = capsys.readouterr().err
     assert problem in err and "error" in err
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
+
+
+def test_video_without_audio_is_summarized_silently(tiny_models: dict, params_file: Path, tmp_path: Path) -> None:
+    """No audio track: no transcript, silent cues, and a summary with a video stream only."""
+    silent = _brightness_video(tmp_path / "silent.mp4", audio=False)
+    out = tmp_path / "silent_summary.mp4"
+    assert _summarize(silent, out, tiny_models, params_file, "--budget", "0.5") == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["settings"]["has_audio"] is False
+    assert [s["codec_type"] for s in _probe(out)["streams"]] == ["video"]
+    # the cut holds exactly the selected seconds, read back from the grey levels
+    seconds = [t for seg in report["segments"] for t in range(round(seg["start"]), round(seg["end"]))]
+    assert np.abs(_grey_levels(out) - np.repeat([20 * t for t in seconds], FPS)).max() < 4

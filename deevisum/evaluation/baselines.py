@@ -34,9 +34,9 @@ def human_metrics(ctx: VideoContext) -> dict[str, float]:
     return out
 
 
-def random_metrics(ctx: VideoContext, vid: str, params: EvaluateParams) -> dict[str, float]:
+def random_metrics(ctx: VideoContext, params: EvaluateParams) -> dict[str, float]:
     """Metrics of uniform random frame scores, averaged over ``params.random_trials`` seeded draws."""
-    rng = np.random.default_rng([params.seed, zlib.crc32(vid.encode("utf-8"))])
+    rng = np.random.default_rng([params.seed, zlib.crc32(ctx.video.video_id.encode("utf-8"))])
     trials = [score_video(ctx, rng.random(ctx.video.n_frames), params.budget) for _ in range(params.random_trials)]
     return {m: float(np.mean([t[m] for t in trials])) for m in METRICS}
 
@@ -45,7 +45,7 @@ def baseline_blocks(contexts: Mapping[str, VideoContext], benchmark: Benchmark, 
     """Summarised random and human blocks over the videos of ``contexts``."""
     cats = {v: benchmark.videos[v].category for v in contexts}
     human = {v: human_metrics(c) for v, c in tqdm(contexts.items(), desc="human baseline", leave=False)}
-    rand = {v: random_metrics(c, v, params) for v, c in tqdm(contexts.items(), desc="random baseline", leave=False)}
+    rand = {v: random_metrics(c, params) for v, c in tqdm(contexts.items(), desc="random baseline", leave=False)}
     return {
         "random": summarize(rand, cats, params.n_bootstrap, params.seed),
         "human": summarize(human, cats, params.n_bootstrap, params.seed),

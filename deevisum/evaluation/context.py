@@ -25,6 +25,8 @@ METRICS = ("f1", "f1_mean", "f1_max", "kendall_tau", "spearman_rho")
 
 @dataclass(frozen=True)
 class VideoContext:
+    """One video's fixed evaluation inputs, computed once (references cost 20 knapsacks)."""
+
     video: VideoAnnotation
     shots: np.ndarray
     references: np.ndarray
@@ -32,6 +34,7 @@ class VideoContext:
     f1_reduce: str
     """'mean' (TVSum: mean over annotators) or 'max' (SumMe: best-matching annotator)."""
     annotators: RankedAnnotators
+    """The annotators' scores ranked once for every correlation against them."""
 
 
 def f1_convention(video: VideoAnnotation) -> str:

@@ -1,0 +1,137 @@
+"""MSKD: the KD term, the answer-vocabulary check, stored distributions, and the three stages end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from tiny_vlm import tiny_model, tiny_train, write_corpus
+
+from deevisum import mskd, training
+from deevisum.distillation import check_answer_vocab, kd_term, load_distributions, save_distributions
+from deevisum.examples import example_key, load_frames
+from deevisum.io import InputError
+from deevisum.models import load_vlm
+from deevisum.scoring import score_examples
+from deevisum.tokenizer import train_tokenizer
+from deevisum.training import KDConfig
+
+
+def test_kd_term_zero_for_equal_distributions() -> None:
+    logits = torch.randn(6, 5)
+    assert torch.allclose(kd_term(logits, logits.clone(), 2.0), torch.zeros(6), atol=1e-6)
+    # shifting all logits of a row leaves its distribution unchanged
+    assert torch.allclose(kd_term(logits, logits + 3.0, 2.0), torch.zeros(6), atol=1e-5)
+    assert (kd_term(logits, torch.randn(6, 5), 2.0) > 0).all()
+
+
+def test_kd_term_is_t2_scaled_kl_of_trained_against_target() -> None:
+    s, t, temp = torch.randn(4, 5), torch.randn(4, 5), 3.0
+    p, q = torch.softmax(s / temp, -1), torch.softmax(t / temp, -1)
+    expected = temp**2 * (p * (p.log() - q.log())).sum(-1)
+    assert torch.allclose(kd_term(s, t, temp), expected, atol=1e-5)
+
+
+def test_kd_gradient_reaches_only_the_trained_model() -> None:
+    torch.manual_seed(0)
+    student, teacher = torch.nn.Linear(3, 5), torch.nn.Linear(3, 5)
+    x = torch.randn(8, 3)
+    kd_term(student(x), teacher(x), 2.0).mean().backward()
+    assert student.weight.grad is not None and student.weight.grad.abs().sum() > 0
+    assert teacher.weight.grad is None and teacher.bias.grad is None
+
+
+def test_answer_vocab_mismatch_fails_naming_models() -> None:
+    assert check_answer_vocab({"teacher": [5, 6, 7, 8, 9], "student": [5, 6, 7, 8, 9]}) == [5, 6, 7, 8, 9]
+    with pytest.raises(ValueError, match="mentor"):
+        check_answer_vocab({"teacher": [5, 6, 7, 8, 9], "mentor": [5, 6, 7, 8, 10]})
+
+
+def test_stored_distributions_roundtrip_by_key(tmp_path) -> None:
+    logits = torch.randn(3, 5)
+    save_distributions(tmp_path / "t.safetensors", ["a/0", "a/1", "b/0"], logits, [1, 2, 3, 4, 5])
+    got, ids = load_distributions(tmp_path / "t.safetensors", ["b/0", "a/0"])
+    assert torch.equal(got, logits[[2, 0]]) and ids == [1, 2, 3, 4, 5]
+    with pytest.raises(InputError, match="c/9"):
+        load_distributions(tmp_path / "t.safetensors", ["c/9"])
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """Tokenizer, teacher, teacher distributions, mentor (KD), MSKD student, on a synthetic corpus."""
+    root = tmp_path_factory.mktemp("mskd")
+    write_corpus(root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        examples = mskd.split_examples("train", "val")
+        train_tokenizer([e["prompt"] for e in examples], 100).save_pretrained(str(mskd.TOKENIZER))
+        cfg = tiny_train()
+        mskd.train_role("teacher", tiny_model(num_layers=2), cfg, 32, KDConfig())
+        mskd.store_distributions("teacher", 16)
+        mskd.train_role("mentor", tiny_model(num_layers=1), cfg, 32, KDConfig({"teacher": 1.0}, 2.0))
+        mskd.store_distributions("mentor", 16)
+        mskd.train_role("student", tiny_model(num_layers=1), cfg, 32, KDConfig({"mentor": 1.0, "teacher": 0.5}, 2.0))
+        mskd.train_role("student_frame", tiny_model(num_layers=1), tiny_train(epochs=1), 32, KDConfig(), "frame",
+                        "score importance 1 to 5. category: {category}. audio: {audio}.")
+        yield root
+
+
+def test_stages_write_models_curves_and_distributions(pipeline) -> None:
+    for name in ("teacher", "mentor", "student", "student_frame"):
+        assert (pipeline / "models" / name / "model.safetensors").is_file()
+        curve = pd.read_csv(pipeline / "plots" / "train" / f"{name}.csv")
+        assert list(curve["epoch"]) == list(range(1, len(curve) + 1))
+    for name in ("teacher", "mentor", "student"):
+        curve = pd.read_csv(pipeline / "plots" / "train" / f"{name}.csv")
+        assert curve["train_loss"].iloc[-1] < curve["train_loss"].iloc[0]
+    student = pd.read_csv(pipeline / "plots" / "train" / "student.csv")
+    assert (student["train_kd"] > 0).all()
+    assert json.loads((pipeline / "models" / "student_frame" / "prompt.json").read_text())["modalities"] == "frame"
+
+
+def test_stored_teacher_distributions_match_the_saved_teacher(pipeline, monkeypatch) -> None:
+    monkeypatch.chdir(pipeline)
+    examples = mskd.split_examples("train", "val")
+    stored, _ = load_distributions(mskd.DISTILL / "teacher.safetensors", [example_key(e) for e in examples])
+    model, processor = load_vlm("models/teacher")
+    again = score_examples(model, processor, [e["prompt"] for e in examples], load_frames(mskd.FRAMES, examples), 7)
+    np.testing.assert_allclose(stored.numpy(), again, atol=1e-5)
+
+
+def test_rerun_resumes_from_checkpoint_without_training(pipeline, monkeypatch) -> None:
+    monkeypatch.chdir(pipeline)
+    before = (pipeline / "models" / "teacher" / "model.safetensors").read_bytes()
+    monkeypatch.setattr(training, "batch_losses", lambda *a, **k: pytest.fail("trained again"))
+    mskd.train_role("teacher", tiny_model(num_layers=2), tiny_train(), 32, KDConfig())
+    assert (pipeline / "models" / "teacher" / "model.safetensors").read_bytes() == before
+
+
+def test_interrupted_training_resumes_to_the_same_weights(pipeline, monkeypatch, tmp_path) -> None:
+    monkeypatch.chdir(pipeline)
+    model, processor = mskd.build_vlm(tiny_model(num_layers=1), mskd.TOKENIZER, 32, 0)
+    sets = [mskd.split_examples(s) for s in ("train", "val")]
+    train, val = (mskd.example_set(ex, [e["prompt"] for e in ex], soft=True) for ex in sets)
+    cfg = tiny_train(epochs=2)
+
+    def run(ckpt: str):
+        m, _ = mskd.build_vlm(tiny_model(num_layers=1), mskd.TOKENIZER, 32, 0)
+        return training.train_vlm(m, processor, train, val, cfg, KDConfig(), tmp_path / ckpt, tmp_path / f"{ckpt}.csv", {})
+
+    reference = run("straight").state_dict()
+    real_write = training.write_history
+
+    def crash_after_first_epoch(history, path):
+        real_write(history, path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "write_history", crash_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run("interrupted")
+    monkeypatch.setattr(training, "write_history", real_write)
+    resumed = run("interrupted").state_dict()
+    for name, value in reference.items():
+        torch.testing.assert_close(resumed[name], value, rtol=0, atol=1e-6)
+    assert len(pd.read_csv(tmp_path / "interrupted.csv")) == 2

@@ -1,0 +1,108 @@
+"""One-pass scoring: answer tokens, the input convention, batch independence, agreement with generate()."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from tiny_vlm import tiny_model
+from tokenizers import Tokenizer, models
+from transformers import PreTrainedTokenizerFast
+
+from deevisum.models import build_vlm
+from deevisum.scoring import (
+    ANSWER_POSITION,
+    answer_logits,
+    answer_token_ids,
+    build_batch,
+    expected_score,
+    generate_answers,
+    generate_scores,
+    score_examples,
+)
+from deevisum.tokenizer import train_tokenizer
+
+WORDS = "score importance 1 to 5 category sports title match speech hello audio loud quiet none".split()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    prompts = [" ".join(rng.choice(WORDS, rng.integers(2, 14))) for _ in range(12)]
+    path = tmp_path_factory.mktemp("tok")
+    train_tokenizer(prompts, 100).save_pretrained(str(path))
+    model, processor = build_vlm(tiny_model(), path, 32, seed=0)
+    images = rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
+    return model.eval(), processor, prompts, images
+
+
+def test_answer_tokens_are_single_tokens(tiny) -> None:
+    _, processor, _, _ = tiny
+    ids = answer_token_ids(processor.tokenizer)
+    assert len(set(ids)) == 5
+    assert [processor.tokenizer.decode([i]) for i in ids] == ["1", "2", "3", "4", "5"]
+
+
+def test_tokenizer_without_answer_tokens_is_refused() -> None:
+    tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"<unk>": 0, "a": 1}, unk_token="<unk>")),
+                                  unk_token="<unk>")
+    with pytest.raises(ValueError, match="'1'"):
+        answer_token_ids(tok)
+
+
+def test_batch_is_left_padded_prefix_with_answer_last(tiny) -> None:
+    _, processor, prompts, images = tiny
+    batch = build_batch(processor, prompts, images)
+    mask = batch["attention_mask"]
+    assert (mask[:, ANSWER_POSITION] == 1).all()  # the answer position is a real token in every row
+    assert (mask.diff(dim=1) >= 0).all()  # padding only on the left
+    assert (batch["token_type_ids"] == 0).all()  # prefix only: bidirectional prefix-LM mask
+    lengths = mask.sum(1)
+    assert lengths.min() < lengths.max()
+    for row, n in zip(batch["position_ids"], lengths):
+        assert row[-n:].tolist() == list(range(1, int(n) + 1))
+
+
+def test_scores_do_not_depend_on_batch_composition(tiny) -> None:
+    model, processor, prompts, images = tiny
+    together = score_examples(model, processor, prompts, images, batch_size=12)
+    alone = np.concatenate([score_examples(model, processor, prompts[i : i + 1], images[i : i + 1], 1) for i in range(12)])
+    np.testing.assert_allclose(together, alone, atol=1e-4)
+
+
+def test_expected_score_is_the_mean_answer() -> None:
+    sure = torch.full((5, 5), -30.0)
+    sure[torch.arange(5), torch.arange(5)] = 30.0
+    np.testing.assert_allclose(expected_score(sure), [1, 2, 3, 4, 5], atol=1e-4)
+    np.testing.assert_allclose(expected_score(torch.zeros(1, 5)), [3.0])
+
+
+def test_one_pass_logits_are_generate_first_step(tiny) -> None:
+    model, processor, prompts, images = tiny
+    batch = build_batch(processor, prompts, images)
+    with torch.no_grad():
+        full = model(**batch).logits[:, ANSWER_POSITION]
+        gen = model.generate(**{k: v for k, v in batch.items() if k != "position_ids"}, max_new_tokens=1,
+                             do_sample=False, output_logits=True, return_dict_in_generate=True)
+    torch.testing.assert_close(gen.logits[0], full, atol=1e-4, rtol=1e-4)
+    assert torch.equal(gen.sequences[:, -1], full.argmax(-1))
+
+
+def test_one_pass_score_agrees_with_generated_answer(tiny) -> None:
+    """generate() restricted to the answers says the most likely answer of the one-pass distribution."""
+    model, processor, prompts, images = tiny
+    ids = answer_token_ids(processor.tokenizer)
+    batch = build_batch(processor, prompts, images)
+    with torch.no_grad():
+        one_pass = answer_logits(model, batch, ids).argmax(-1) + 1
+        gen = model.generate(**{k: v for k, v in batch.items() if k != "position_ids"}, max_new_tokens=1,
+                             do_sample=False, prefix_allowed_tokens_fn=lambda _b, _s: ids)
+    said = generate_scores(processor.tokenizer.batch_decode(gen[:, -1:], skip_special_tokens=True))
+    assert said.tolist() == one_pass.float().tolist()
+
+
+def test_generate_answers_reads_digits(tiny) -> None:
+    model, processor, prompts, images = tiny
+    answers = generate_answers(model, processor, prompts[:3], images[:3], batch_size=3)
+    assert len(answers) == 3
+    assert generate_scores(["4", "x 2", "none"]).tolist() == [4.0, 2.0, 3.0]
