@@ -296,6 +296,10 @@ class SummarizeParams:
     """Checkpoint that scores the seconds (the MSKD student the pipeline trains)."""
     exits: str = "models/exits"
     """Exit heads trained on that student (train_exits stage)."""
+    shot_value: Literal["mean", "total"] = "total"
+    """What a shot is worth to the knapsack: ``total`` (mean score x length, the importance it holds:
+    the summary keeps the most important moments) or ``mean`` (the field's evaluation convention,
+    which prefers many short shots)."""
 
 
 @dataclass

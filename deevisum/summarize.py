@@ -1,8 +1,10 @@
 """``deevisum summarize``: one user video in, a keyshot summary video + score timeline out.
 
 Composition only: every step is the pipeline's own library code (frames, ASR, audio cues,
-prompts, the student with early exit, shots + knapsack), so a summary is exactly what the
-evaluated model would select. What lives here is what only the command needs: checking the
+prompts, the student with early exit, shots + knapsack), so a summary scores and cuts shots
+exactly as evaluation does; only the knapsack's shot value defaults to the importance a shot holds
+(``summarize.shot_value: total``) rather than the field's mean score, which favours many short
+low-importance shots over the video's key moment. What lives here is what only the command needs: checking the
 user's paths up front, cutting the selected shots out of the video with ffmpeg (audio kept),
 and the PNG/JSON reports. All three outputs are written to temporary paths and renamed at the
 end, so a failure never leaves a partial summary behind.
@@ -197,6 +199,8 @@ class SummarizeOptions:
     threshold: float
     title: str
     category: str
+    shot_value: str = "total"
+    """Knapsack value of a shot: "total" (importance it holds) or "mean" (evaluation convention)."""
 
 
 def _step(message: str) -> None:
@@ -279,7 +283,7 @@ def summarize(source: str | Path, output: str | Path, opts: SummarizeOptions, p:
     _step("cutting shots and choosing the summary")
     frame_scores = expand_scores(scores, info.fps, info.n_frames)
     shots = kts_shots(frame_features(frames), info.n_frames, info.fps, p.evaluate.kts_max_shots, p.evaluate.kts_vmax)
-    in_summary = keyshot_summaries(frame_scores, shots, opts.budget)[0]
+    in_summary = keyshot_summaries(frame_scores, shots, opts.budget, opts.shot_value)[0]
     result = SummaryResult(
         duration=info.duration,
         scores=[round(float(s), 4) for s in scores],
@@ -294,7 +298,7 @@ def summarize(source: str | Path, output: str | Path, opts: SummarizeOptions, p:
                                  f"of its {len(shots)} shots lasts {shortest:.1f} s (raise --budget, or lower "
                                  "evaluate.kts_vmax in the params for finer shots)")
     settings = {"student": str(opts.student), "exits": str(opts.exits) if opts.exits else None, "threshold": threshold,
-                "budget": opts.budget, "category": opts.category, "has_audio": info.has_audio}
+                "budget": opts.budget, "shot_value": opts.shot_value, "category": opts.category, "has_audio": info.has_audio}
     write_outputs(source, output, result, info.has_audio, info.fps, opts.title, settings)
     _step(f"wrote {output}: {result.summary_seconds:.1f} s of {info.duration:.1f} s ({result.summary_seconds / info.duration:.0%})")
     return result
@@ -319,6 +323,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exits", type=Path, help="exit heads trained on that student (default: summarize.exits)")
     parser.add_argument("--asr-model", help="whisper model name or local checkpoint (default: asr.model)")
     parser.add_argument("--title", help="video title for the prompt (default: the file name without extension)")
+    parser.add_argument("--shot-value", choices=("total", "mean"),
+                        help="knapsack value of a shot: total importance or mean score (default: summarize.shot_value)")
     parser.add_argument("--category", default="", help="video category for the prompt (default: none)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"),
                         help="params file with the pipeline settings (default: ./params.yaml; built-in defaults if absent)")
@@ -335,6 +341,7 @@ def options(args: argparse.Namespace, p: Params) -> SummarizeOptions:
         threshold=p.ee.threshold if args.threshold is None else args.threshold,
         title=args.title if args.title is not None else args.input.stem,
         category=args.category,
+        shot_value=args.shot_value or p.summarize.shot_value,
     )
 
 

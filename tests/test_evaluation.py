@@ -171,3 +171,15 @@ def test_rank_correlations_match_scipy_and_flat_inputs_count_as_zero(monkeypatch
     flat = np.ones(300)
     assert kendall_taus(flat, ann).tolist() == [0.0] * 4
     assert spearman_rhos(flat, ann).tolist() == [0.0] * 4
+
+
+def test_keyshot_value_mean_prefers_short_shots_total_prefers_importance() -> None:
+    # Two 1-frame shots scoring 2 and one 4-frame shot scoring 3; capacity floor(0.67 * 6) = 4 frames.
+    scores = np.array([2.0, 2.0, 3.0, 3.0, 3.0, 3.0])
+    shots = np.array([[0, 1], [1, 2], [2, 6]])
+    mean = keyshot_summaries(scores, shots, 0.67)[0]  # values 2 + 2 > 3: the field's convention
+    total = keyshot_summaries(scores, shots, 0.67, value="total")[0]  # values 2 + 2 < 12
+    assert mean.tolist() == [True, True, False, False, False, False]
+    assert total.tolist() == [False, False, True, True, True, True]
+    with pytest.raises(ValueError, match="shot value"):
+        keyshot_summaries(scores, shots, 0.67, value="max")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy.stats import kendalltau, rankdata
@@ -24,12 +25,24 @@ def shot_means(frame_scores: np.ndarray, shots: np.ndarray) -> np.ndarray:
     return sums / (shots[:, 1] - shots[:, 0])
 
 
-def keyshot_summaries(frame_scores: np.ndarray, shots: np.ndarray, budget: float) -> np.ndarray:
-    """Knapsack keyshot summaries (B, n_frames) bool for score rows (B, n_frames) sharing ``shots``."""
+def keyshot_summaries(
+    frame_scores: np.ndarray, shots: np.ndarray, budget: float, value: Literal["mean", "total"] = "mean"
+) -> np.ndarray:
+    """Knapsack keyshot summaries (B, n_frames) bool for score rows (B, n_frames) sharing ``shots``.
+
+    ``value="mean"`` is the field's convention (a shot is worth its mean frame score), which every
+    F1 here uses; it favours many short shots over one long important one. ``"total"`` (mean x
+    length: the importance a shot contains) picks the most important content for a viewer.
+    """
     frame_scores = np.atleast_2d(frame_scores)
     n_frames = frame_scores.shape[1]
     lengths = shots[:, 1] - shots[:, 0]
-    packed = knapsack_batch(shot_means(frame_scores, shots), lengths, math.floor(budget * n_frames))
+    values = shot_means(frame_scores, shots)
+    if value == "total":
+        values = values * lengths
+    elif value != "mean":
+        raise ValueError(f"shot value must be 'mean' or 'total', got {value!r}")
+    packed = knapsack_batch(values, lengths, math.floor(budget * n_frames))
     return np.repeat(packed, lengths, axis=1)
 
 
