@@ -50,8 +50,12 @@ def check_answer_vocab(answer_ids: dict[str, list[int]]) -> list[int]:
 
 
 def save_distributions(path: str | Path, keys: Sequence[str], logits: torch.Tensor, answer_ids: Sequence[int]) -> None:
-    """Answer logits (n, 5) for example ``keys`` (``video/second``), with the answer ids they are over."""
-    meta = {"keys": json.dumps(list(keys)), "answer_ids": json.dumps(list(answer_ids))}
+    """Answer logits (n, 5) for example ``keys`` (``video/second``), with the answer ids they are over.
+
+    The index goes in one metadata entry: safetensors writes several entries in hash order, which
+    would change the file's bytes (and its DVC hash) from run to run for the same content.
+    """
+    meta = {"index": json.dumps({"answer_ids": list(answer_ids), "keys": list(keys)})}
     with atomic_path(path) as tmp:
         save_file({"logits": torch.as_tensor(logits, dtype=torch.float32).contiguous()}, str(tmp), metadata=meta)
 
@@ -62,9 +66,9 @@ def load_distributions(path: str | Path, keys: Sequence[str]) -> tuple[torch.Ten
     if not path.is_file():
         raise InputError(path, "file not found (run the distillation stage that writes it)")
     with safe_open(str(path), "pt") as f:
-        meta = f.metadata()
-    index = {k: i for i, k in enumerate(json.loads(meta["keys"]))}
+        meta = json.loads(f.metadata()["index"])
+    index = {k: i for i, k in enumerate(meta["keys"])}
     missing = [k for k in keys if k not in index]
     if missing:
         raise InputError(path, f"no stored distribution for {len(missing)} example(s), e.g. {missing[:3]}")
-    return load_file(str(path))["logits"][[index[k] for k in keys]], json.loads(meta["answer_ids"])
+    return load_file(str(path))["logits"][[index[k] for k in keys]], meta["answer_ids"]

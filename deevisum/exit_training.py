@@ -146,7 +146,7 @@ def save_cached_data(checkpoint: str | Path, fingerprint: str, splits: Mapping[s
     """Keep the collected exit states so an interrupted stage does not run the model again."""
     tensors = {f"{name}.{k}": v for name, d in splits.items() for k, v in d.to_tensors().items()}
     with atomic_path(Path(checkpoint) / CHECKPOINT_CACHE) as tmp:
-        save_file(tensors, str(tmp), metadata={"fingerprint": fingerprint, "splits": ",".join(splits)})
+        save_file(tensors, str(tmp), metadata={"index": json.dumps({"fingerprint": fingerprint, "splits": list(splits)})})
 
 
 def load_cached_data(checkpoint: str | Path, fingerprint: str) -> dict[str, ExitData] | None:
@@ -155,13 +155,13 @@ def load_cached_data(checkpoint: str | Path, fingerprint: str) -> dict[str, Exit
     if not path.is_file():
         return None
     with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
+        meta = json.loads((f.metadata() or {}).get("index", "{}"))
     if meta.get("fingerprint") != fingerprint:
         return None
     tensors = load_file(str(path))
     return {
         name: ExitData.from_tensors({k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(name + ".")})
-        for name in meta["splits"].split(",")
+        for name in meta["splits"]
     }
 
 

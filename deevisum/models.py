@@ -153,6 +153,9 @@ def save_vlm(model, processor: PaliGemmaProcessor, out_dir: str | Path, mp: Mode
         if isinstance(model, PeftModel):
             model = model.merge_and_unload()
         model.save_pretrained(str(out_dir))
+    # A fast tokenizer keeps the padding of its last padded call in its state and would save it:
+    # clear it, so the saved files are the same whether or not this run trained (or resumed).
+    processor.tokenizer.backend_tokenizer.no_padding()
     processor.save_pretrained(str(out_dir))
 
 

@@ -243,7 +243,9 @@ def train_vlm(
         _checkpoint(acc, model, optimizer, scheduler, names, ckpt_dir, improved,
                     {"fingerprint": fp, "epoch": epoch + 1, "history": history, "best_val_ce": best_ce})
         if acc.is_main_process:
-            write_history(history, log_csv)
+            write_history(history, log_csv)  # curves grow while training runs
+    if acc.is_main_process:
+        write_history(history, log_csv)  # also when a resume finds training already finished
     acc.wait_for_everyone()
     model = acc.unwrap_model(model)
     model.load_state_dict(load_file(str(ckpt_dir / "best" / "trainable.safetensors")), strict=False)

@@ -59,6 +59,16 @@ def test_stored_distributions_roundtrip_by_key(tmp_path) -> None:
         load_distributions(tmp_path / "t.safetensors", ["c/9"])
 
 
+def test_stored_distributions_are_byte_identical_across_saves(tmp_path) -> None:
+    """Same content, same bytes: otherwise DVC sees a new file (and re-runs what follows) every run."""
+    logits = torch.randn(4, 5)
+    blobs = set()
+    for i in range(8):  # safetensors orders several metadata entries by a per-map random hash
+        save_distributions(tmp_path / f"{i}.safetensors", ["a/0", "a/1", "b/0", "b/1"], logits, [1, 2, 3, 4, 5])
+        blobs.add((tmp_path / f"{i}.safetensors").read_bytes())
+    assert len(blobs) == 1
+
+
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     """Tokenizer, teacher, teacher distributions, mentor (KD), MSKD student, on a synthetic corpus."""
@@ -102,11 +112,15 @@ def test_stored_teacher_distributions_match_the_saved_teacher(pipeline, monkeypa
 
 
 def test_rerun_resumes_from_checkpoint_without_training(pipeline, monkeypatch) -> None:
+    """As `dvc repro` re-runs a stage: its outputs deleted, the checkpoints (not outputs) kept."""
     monkeypatch.chdir(pipeline)
-    before = (pipeline / "models" / "teacher" / "model.safetensors").read_bytes()
+    weights, curves = pipeline / "models" / "teacher" / "model.safetensors", pipeline / "plots" / "train" / "teacher.csv"
+    before = weights.read_bytes(), curves.read_bytes()
+    weights.unlink()
+    curves.unlink()
     monkeypatch.setattr(training, "batch_losses", lambda *a, **k: pytest.fail("trained again"))
     mskd.train_role("teacher", tiny_model(num_layers=2), tiny_train(), 32, KDConfig())
-    assert (pipeline / "models" / "teacher" / "model.safetensors").read_bytes() == before
+    assert (weights.read_bytes(), curves.read_bytes()) == before
 
 
 def test_interrupted_training_resumes_to_the_same_weights(pipeline, monkeypatch, tmp_path) -> None:

@@ -75,6 +75,16 @@ def test_save_load_gives_identical_scores(tok_dir, images, tmp_path) -> None:
     np.testing.assert_allclose(score_examples(loaded, loaded_processor, PROMPTS, images, 2), before, atol=1e-5)
 
 
+def test_saved_files_do_not_depend_on_tokenizer_use(tok_dir, images, tmp_path) -> None:
+    """A resumed run (no batches tokenised) must save the same bytes as one that trained."""
+    model, processor = build_vlm(tiny_model(), tok_dir, 32, seed=0)
+    save_vlm(model, processor, tmp_path / "unused", tiny_model())
+    score_examples(model.eval(), processor, PROMPTS, images, 2)  # left-pads a batch
+    save_vlm(model, processor, tmp_path / "used", tiny_model())
+    for f in sorted((tmp_path / "unused").iterdir()):
+        assert f.read_bytes() == (tmp_path / "used" / f.name).read_bytes(), f.name
+
+
 def test_4bit_qlora_path_on_cpu(tok_dir, images, tmp_path) -> None:
     import bitsandbytes as bnb
 
