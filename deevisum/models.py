@@ -75,6 +75,7 @@ def tiny_config(mp: ModelParams, tokenizer: PreTrainedTokenizerBase, image_size:
         num_attention_heads=max(1, mp.vision_hidden_size // 32),
         image_size=image_size,
         patch_size=mp.patch_size,
+        vision_use_head=False,  # as in PaliGemma: every patch token goes to the projector, no pooling head
     )
     return PaliGemmaConfig(
         vision_config=vision,

@@ -14,7 +14,7 @@ student architecture on the same examples with the same ``train`` params as the 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -101,13 +101,16 @@ def train_role(name: str, mp: ModelParams, cfg: TrainParams, image_size: int, kd
     Writes ``plots/train/<name>.csv`` (per-epoch curves) and resumes from ``checkpoints/<name>``.
     """
     model, processor = build_vlm(mp, TOKENIZER, image_size, cfg.seed)
+    if mp.lr is not None:
+        cfg = replace(cfg, lr=mp.lr)
     answer_ids = answer_token_ids(processor.tokenizer)
     sets = {}
     for split in ("train", "val"):
         examples = split_examples(split)
         kd_logits = {t: stored_logits(t, examples, answer_ids) for t, w in kd.weights.items() if w}
         sets[split] = example_set(examples, prompts_for(examples, modalities, template), cfg.soft_targets, kd_logits)
-    run_config = {"name": name, "model": to_dict(mp), "train": to_dict(cfg), "kd": to_dict(kd),
+    run_config = {"name": name, "model": to_dict(mp), "architecture": model.config.to_dict(),  # never resume another one
+                  "train": to_dict(cfg), "kd": to_dict(kd),
                   "modalities": modalities, "image_size": image_size,
                   "data": [s.digest() for s in sets.values()]}
     model = train_vlm(model, processor, sets["train"], sets["val"], cfg, kd, Path("checkpoints") / name,
@@ -116,10 +119,16 @@ def train_role(name: str, mp: ModelParams, cfg: TrainParams, image_size: int, kd
         with atomic_path(Path("models") / name) as tmp:
             save_vlm(model, processor, tmp, mp)
             (tmp / PROMPT_FILE).write_text(json.dumps({"modalities": modalities}) + "\n", encoding="utf-8")
+    PartialState().wait_for_everyone()  # under accelerate, no process goes on before the model is saved
 
 
 def store_distributions(name: str, batch_size: int, template: str = "") -> None:
-    """Answer logits of ``models/<name>`` on the train and val examples -> ``data/distill/<name>.safetensors``."""
+    """Answer logits of ``models/<name>`` on the train and val examples -> ``data/distill/<name>.safetensors``.
+
+    Inference, once: under accelerate only the main process runs it (the others would write the same file).
+    """
+    if not PartialState().is_main_process:
+        return
     model_dir = Path("models") / name
     model, processor = load_vlm(model_dir)
     examples = split_examples("train", "val")

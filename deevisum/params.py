@@ -175,6 +175,9 @@ class ModelParams:
     """LoRA rank on the language model; 0 trains all weights (tiny models)."""
     lora_alpha: int = 16
     lora_dropout: float = 0.05
+    lr: float | None = None
+    """This role's peak learning rate; null: ``train.lr``. Wider, deeper models train stably at
+    smaller rates (the demo teacher does not learn at the students' 0.002)."""
 
 
 @dataclass

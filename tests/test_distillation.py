@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,6 +15,8 @@ import torch
 from tiny_vlm import tiny_model, tiny_train, write_corpus
 
 from deevisum import mskd, training
+from safetensors.torch import load_file
+
 from deevisum.distillation import check_answer_vocab, kd_term, load_distributions, save_distributions
 from deevisum.examples import example_key, load_frames
 from deevisum.io import InputError
@@ -149,3 +155,54 @@ def test_interrupted_training_resumes_to_the_same_weights(pipeline, monkeypatch,
     for name, value in reference.items():
         torch.testing.assert_close(resumed[name], value, rtol=0, atol=1e-6)
     assert len(pd.read_csv(tmp_path / "interrupted.csv")) == 2
+
+
+DDP_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from accelerate import PartialState
+from pathlib import Path
+from tiny_vlm import tiny_model, tiny_train
+from deevisum import mskd
+from deevisum.training import KDConfig
+
+mskd.train_role("ddp", tiny_model(num_layers=1), tiny_train(epochs=2), 32, KDConfig({{"teacher": 1.0}}, 2.0))
+state = PartialState()
+assert Path("models/ddp/model.safetensors").is_file(), f"rank {{state.process_index}} returned before the save"
+print(f"process {{state.process_index}} of {{state.num_processes}} done", flush=True)
+"""
+
+
+def test_training_runs_under_two_process_ddp(pipeline, tmp_path) -> None:
+    """Scale-out, for real: two CPU processes (gloo DDP) train one model; only the main one writes it.
+
+    Catches parameters that take no part in the loss (DDP stops on them) and a process reading
+    the model before the main one has saved it.
+    """
+    script = tmp_path / "ddp_train.py"
+    script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent)), encoding="utf-8")
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          str(script)], cwd=pipeline, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "process 0 of 2 done" in run.stdout and "process 1 of 2 done" in run.stdout
+    model, _ = load_vlm(pipeline / "models" / "ddp")
+    best = load_file(str(pipeline / "checkpoints" / "ddp" / "best" / "trainable.safetensors"))
+    weights = model.state_dict()
+    assert all(torch.equal(weights[k], v) for k, v in best.items())
+    assert list(pd.read_csv(pipeline / "plots" / "train" / "ddp.csv")["epoch"]) == [1, 2]
+
+
+def test_a_role_learning_rate_overrides_the_shared_one(pipeline, monkeypatch) -> None:
+    monkeypatch.chdir(pipeline)
+    seen = []
+
+    def fake_train(model, processor, train, val, cfg, *args, **kwargs):
+        seen.append(cfg.lr)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mskd, "train_vlm", fake_train)
+    for role_lr in (None, 1e-4):
+        with pytest.raises(KeyboardInterrupt):
+            mskd.train_role("lr_probe", tiny_model(num_layers=1, lr=role_lr), tiny_train(lr=3e-3), 32, KDConfig())
+    assert seen == [3e-3, 1e-4]
