@@ -13,16 +13,14 @@ KL(P || Q) = sum P log(P / Q) with P the model being trained (the targets are co
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from deevisum.io import InputError, atomic_path
+from deevisum.io import InputError, save_tensors, tensors_index
 from deevisum.tokenizer import ANSWERS
 
 
@@ -50,14 +48,9 @@ def check_answer_vocab(answer_ids: dict[str, list[int]]) -> list[int]:
 
 
 def save_distributions(path: str | Path, keys: Sequence[str], logits: torch.Tensor, answer_ids: Sequence[int]) -> None:
-    """Answer logits (n, 5) for example ``keys`` (``video/second``), with the answer ids they are over.
-
-    The index goes in one metadata entry: safetensors writes several entries in hash order, which
-    would change the file's bytes (and its DVC hash) from run to run for the same content.
-    """
-    meta = {"index": json.dumps({"answer_ids": list(answer_ids), "keys": list(keys)})}
-    with atomic_path(path) as tmp:
-        save_file({"logits": torch.as_tensor(logits, dtype=torch.float32).contiguous()}, str(tmp), metadata=meta)
+    """Answer logits (n, 5) for example ``keys`` (``video/second``), with the answer ids they are over."""
+    save_tensors(path, {"logits": torch.as_tensor(logits, dtype=torch.float32).contiguous()},
+                 {"answer_ids": list(answer_ids), "keys": list(keys)})
 
 
 def load_distributions(path: str | Path, keys: Sequence[str]) -> tuple[torch.Tensor, list[int]]:
@@ -65,8 +58,7 @@ def load_distributions(path: str | Path, keys: Sequence[str]) -> tuple[torch.Ten
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found (run the distillation stage that writes it)")
-    with safe_open(str(path), "pt") as f:
-        meta = json.loads(f.metadata()["index"])
+    meta = tensors_index(path)
     index = {k: i for i, k in enumerate(meta["keys"])}
     missing = [k for k in keys if k not in index]
     if missing:

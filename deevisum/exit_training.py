@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
@@ -32,7 +31,7 @@ from transformers import PaliGemmaProcessor
 
 from deevisum.early_exit import EarlyExitRunner, ExitHeads
 from deevisum.ee_evaluation import example_batches
-from deevisum.io import atomic_path
+from deevisum.io import atomic_path, save_tensors, tensors_index
 from deevisum.params import ExitTrainParams
 from deevisum.scoring import ANSWER_POSITION
 from deevisum.training import load_optimizer, optimizer_tensors
@@ -145,8 +144,7 @@ def _save_checkpoint(path: Path, heads: ExitHeads, opt: torch.optim.Optimizer, s
 def save_cached_data(checkpoint: str | Path, fingerprint: str, splits: Mapping[str, ExitData]) -> None:
     """Keep the collected exit states so an interrupted stage does not run the model again."""
     tensors = {f"{name}.{k}": v for name, d in splits.items() for k, v in d.to_tensors().items()}
-    with atomic_path(Path(checkpoint) / CHECKPOINT_CACHE) as tmp:
-        save_file(tensors, str(tmp), metadata={"index": json.dumps({"fingerprint": fingerprint, "splits": list(splits)})})
+    save_tensors(Path(checkpoint) / CHECKPOINT_CACHE, tensors, {"fingerprint": fingerprint, "splits": list(splits)})
 
 
 def load_cached_data(checkpoint: str | Path, fingerprint: str) -> dict[str, ExitData] | None:
@@ -154,8 +152,7 @@ def load_cached_data(checkpoint: str | Path, fingerprint: str) -> dict[str, Exit
     path = Path(checkpoint) / CHECKPOINT_CACHE
     if not path.is_file():
         return None
-    with safe_open(str(path), "pt") as f:
-        meta = json.loads((f.metadata() or {}).get("index", "{}"))
+    meta = tensors_index(path)
     if meta.get("fingerprint") != fingerprint:
         return None
     tensors = load_file(str(path))

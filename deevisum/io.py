@@ -14,7 +14,7 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,30 @@ class BadInputReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"on_error": self.on_error, "n_skipped": len(self.skipped), "skipped": self.skipped}
+
+
+TENSORS_INDEX = "index"
+"""The one safetensors metadata entry :func:`save_tensors` writes."""
+
+
+def save_tensors(path: str | Path, tensors: Mapping[str, Any], index: Mapping[str, Any]) -> None:
+    """Tensors to a safetensors file, atomically, with ``index`` (JSON) as its one metadata entry.
+
+    safetensors writes several metadata entries in a random (hash) order, which would change the
+    file's bytes, and so its DVC hash, from run to run for the same content.
+    """
+    from safetensors.torch import save_file  # imports torch: only the model stages pay for it
+
+    with atomic_path(path) as tmp:
+        save_file(dict(tensors), str(tmp), metadata={TENSORS_INDEX: json.dumps(index, sort_keys=True)})
+
+
+def tensors_index(path: str | Path) -> dict[str, Any]:
+    """The ``index`` :func:`save_tensors` stored in ``path`` ({} if it has none)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return json.loads((f.metadata() or {}).get(TENSORS_INDEX, "{}"))
 
 
 def seed_everything(seed: int) -> None:
