@@ -20,9 +20,10 @@ import time
 import torch
 from transformers import PaliGemmaConfig, PaliGemmaForConditionalGeneration
 
-from deevisum.early_exit import EarlyExitRunner, ExitConfig, ExitHeads
-from deevisum.ee_evaluation import interleaved_timing
-from deevisum.scoring import answer_logits
+from deevisum.early_exit.heads import ExitConfig, ExitHeads
+from deevisum.early_exit.runner import EarlyExitRunner
+from deevisum.early_exit.timing import interleaved_timing
+from deevisum.models.scoring import answer_logits
 
 VOCAB = 32000
 IMAGE_TOKEN = VOCAB - 1

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from deevisum.datasets import read_benchmark
-from deevisum.evaluation import baselines, evaluate_scores
-from deevisum.params import EvaluateParams
+from deevisum.config import EvaluateParams
+from deevisum.data.benchmarks import read_benchmark
+from deevisum.evaluation.baselines import baselines
+from deevisum.evaluation.protocol import evaluate_scores
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from deevisum.datasets import read_benchmark
-from deevisum.extract import extract_benchmark
+from deevisum.data.benchmarks import read_benchmark
+from deevisum.data.extraction import extract_benchmark
+from deevisum.data.video import probe, read_frames_1fps
 from deevisum.io import BadInputReport
-from deevisum.video import probe, read_frames_1fps, second_frames
+from deevisum.timebase import middle_frames
 
 
 def naive_frames(path: Path, width: int, height: int, idx: np.ndarray) -> np.ndarray:
@@ -47,7 +48,7 @@ def main() -> None:
     rows = {}
     t = time.perf_counter()
     for vid, p in paths.items():
-        naive_frames(p, infos[vid].width, infos[vid].height, second_frames(infos[vid]))
+        naive_frames(p, infos[vid].width, infos[vid].height, middle_frames(infos[vid].frame_rate, infos[vid].n_frames))
     rows["naive: all full-res frames to python"] = time.perf_counter() - t
     t = time.perf_counter()
     for vid, p in paths.items():

@@ -1,44 +1,69 @@
 """Cost of a distillation epoch vs a CE-only epoch of the student (target: at most 1.3x).
 
-Usage: python benchmarks/kd_epoch_cost.py   (after mskd_stage2: needs the stored teacher and
-mentor distributions). Trains one epoch of the default student from the same seed twice per
-loss (alternating, best of two against machine noise): CE only, and MSKD (CE + phi KL to the
-mentor + psi KL to the teacher, targets read from data/distill, never a teacher forward).
+Usage: python benchmarks/kd_epoch_cost.py [--examples ... --distill data/distill]   (after
+mskd_stage2: needs the stored teacher and mentor distributions; the paths default to the
+pipeline's, from the ``vars: paths`` of dvc.yaml). Trains one epoch of the default student from
+the same seed twice per loss (alternating, best of two against machine noise): CE only, and MSKD
+(CE + phi KL to the mentor + psi KL to the teacher, targets read from the stored distributions,
+never a teacher forward).
 """
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from deevisum.models import build_vlm
-from deevisum.mskd import FULL, TOKENIZER, example_set, prompts_for, split_examples, stored_logits
-from deevisum.params import load_params
-from deevisum.scoring import answer_token_ids
-from deevisum.training import KDConfig, train_vlm
+import yaml
+
+from deevisum.checkpointing import Checkpoint
+from deevisum.config import load_params
+from deevisum.data.examples import ProcessedData, answer_targets
+from deevisum.data.prompts import FULL, prompts_for
+from deevisum.distill.roles import stored_logits
+from deevisum.distill.trainer import ExampleSet, KDConfig, train_vlm
+from deevisum.models.scoring import answer_token_ids
+from deevisum.models.vlm import build_vlm
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pipeline_paths() -> dict[str, str]:
+    """The pipeline's file names (``vars: paths`` of dvc.yaml), the defaults of the path options."""
+    for entry in yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8")).get("vars", []):
+        if isinstance(entry, dict) and "paths" in entry:
+            return entry["paths"]
+    raise SystemExit("dvc.yaml: no `vars: paths` block")
 
 
 def main() -> None:
+    paths = pipeline_paths()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name in ("examples", "splits", "frames", "tokenizer", "distill"):
+        ap.add_argument(f"--{name}", type=Path, default=Path(paths[name]), help=f"default: {paths[name]}")
+    args = ap.parse_args()
     p = load_params()
     cfg = replace(p.train, epochs=1)
-    examples = {s: split_examples(s) for s in ("train", "val")}
-    _, processor = build_vlm(p.models.student, TOKENIZER, p.frames.image_size, cfg.seed)
+    data = ProcessedData(args.examples, args.splits, args.frames)
+    _, processor = build_vlm(p.models.student, args.tokenizer, p.frames.image_size, cfg.seed)
     ids = answer_token_ids(processor.tokenizer)
-    sets = {
-        s: example_set(ex, prompts_for(ex, FULL, ""), cfg.soft_targets, {t: stored_logits(t, ex, ids) for t in ("teacher", "mentor")})
-        for s, ex in examples.items()
-    }
+    sets = {}
+    for split in ("train", "val"):  # the MSKD student's inputs (mskd_stage3: every modality)
+        ex = data.examples(split)
+        kd_logits = {t: stored_logits(args.distill / f"{t}.safetensors", ex, ids) for t in ("teacher", "mentor")}
+        sets[split] = ExampleSet(prompts_for(ex, FULL, p.prompts.template), data.frames(ex),
+                                 answer_targets(ex, cfg.soft_targets), kd_logits)
     losses = {"ce": KDConfig(), "mskd": KDConfig({"mentor": p.mskd.phi, "teacher": p.mskd.psi}, p.mskd.temperature)}
     times: dict[str, list[float]] = {k: [] for k in losses}
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(2):
             for name, kd in losses.items():
-                model, _ = build_vlm(p.models.student, TOKENIZER, p.frames.image_size, cfg.seed)
-                t0 = time.perf_counter()
-                train_vlm(model, processor, sets["train"], sets["val"], cfg, kd, Path(tmp) / f"{name}{rep}",
-                          Path(tmp) / f"{name}{rep}.csv", {"rep": rep}, desc=name)
+                model, _ = build_vlm(p.models.student, args.tokenizer, p.frames.image_size, cfg.seed)
+                t0 = time.perf_counter()  # a fresh checkpoint per run: nothing is resumed
+                train_vlm(model, processor, sets["train"], sets["val"], cfg, kd,
+                          Checkpoint(Path(tmp) / f"{name}{rep}", f"{name}{rep}"), Path(tmp) / f"{name}{rep}_curves", desc=name)
                 times[name].append(time.perf_counter() - t0)
     ce, mskd = min(times["ce"]), min(times["mskd"])
     print(f"student epoch ({len(sets['train'])} examples, incl. validation + checkpoint): CE only {ce:.2f} s, MSKD {mskd:.2f} s")

@@ -1,7 +1,8 @@
 """One-pass scoring vs generate()-based scoring: same model, same inputs, same batches.
 
-Usage: python benchmarks/scoring_speed.py [model_dir] [--n N]
-(default models/teacher on the test examples; run the pipeline up to finetune_teacher first).
+Usage: python benchmarks/scoring_speed.py [model_dir] [--n N] [--examples ... --splits ... --frames ...]
+(default models/teacher on the test examples, the data paths from the ``vars: paths`` of dvc.yaml;
+run the pipeline up to finetune_teacher first).
 Prints both wall times (best of --repeats, alternating), the speedup, and how often the generated answer equals the one-pass
 distribution's most likely answer.
 """
@@ -10,30 +11,46 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
-from deevisum.examples import load_frames
-from deevisum.models import load_vlm
-from deevisum.mskd import FRAMES, model_prompts, split_examples
-from deevisum.params import load_params
-from deevisum.scoring import generate_answers, generate_scores, score_examples
+from deevisum.config import load_params
+from deevisum.data.examples import ProcessedData
+from deevisum.data.prompts import prompts_for
+from deevisum.models.scoring import generate_answers, generate_scores, score_examples
+from deevisum.models.vlm import load_vlm, model_modalities
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pipeline_paths() -> dict[str, str]:
+    """The pipeline's file names (``vars: paths`` of dvc.yaml), the defaults of the path options."""
+    for entry in yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8")).get("vars", []):
+        if isinstance(entry, dict) and "paths" in entry:
+            return entry["paths"]
+    raise SystemExit("dvc.yaml: no `vars: paths` block")
 
 
 def main() -> None:
+    paths = pipeline_paths()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", nargs="?", default="models/teacher")
+    parser.add_argument("model", nargs="?", type=Path, default=Path(paths["models"]) / "teacher")
+    for name in ("examples", "splits", "frames"):
+        parser.add_argument(f"--{name}", type=Path, default=Path(paths[name]), help=f"default: {paths[name]}")
     parser.add_argument("--n", type=int, default=0, help="first N test examples (0 = all)")
     parser.add_argument("--new-tokens", type=int, default=2, help="generate(): max_new_tokens (answer + end)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     p = load_params()
     torch.manual_seed(0)
-    examples = split_examples("test")
+    data = ProcessedData(args.examples, args.splits, args.frames)
+    examples = data.examples("test")
     examples = examples[: args.n] if args.n else examples
-    prompts = model_prompts(args.model, examples, p.prompts.template)
-    images = load_frames(FRAMES, examples)
+    prompts = prompts_for(examples, model_modalities(args.model), p.prompts.template)  # as the model was trained
+    images = data.frames(examples)
     model, processor = load_vlm(args.model)
     bs = p.train.eval_batch_size
     one_pass, generated = float("inf"), float("inf")

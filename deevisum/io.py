@@ -9,12 +9,13 @@ garbage). Bad inputs raise :class:`InputError` naming the file and the problem; 
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import random
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,14 @@ def write_json(path: str | Path, obj: Any) -> None:
     """Write JSON atomically (sorted keys and a trailing newline keep diffs stable)."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n", encoding="utf-8")
+
+
+def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Rows with the same keys as a CSV table with a header, atomically (a DVC plot file)."""
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def read_json(path: str | Path) -> Any:
@@ -108,7 +117,9 @@ def save_tensors(path: str | Path, tensors: Mapping[str, Any], index: Mapping[st
     safetensors writes several metadata entries in a random (hash) order, which would change the
     file's bytes, and so its DVC hash, from run to run for the same content.
     """
-    from safetensors.torch import save_file  # imports torch: only the model stages pay for it
+    from safetensors.torch import (
+        save_file,  # imports torch: only the model stages pay for it
+    )
 
     with atomic_path(path) as tmp:
         save_file(dict(tensors), str(tmp), metadata={TENSORS_INDEX: json.dumps(index, sort_keys=True)})

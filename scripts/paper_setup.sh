@@ -4,7 +4,7 @@
 # environment (gated google/paligemma2-* checkpoints) and TVSum in the release layout at $1.
 #   scripts/paper_setup.sh /data/tvsum [more dvc exp run options, e.g. -S train.epochs=5]
 # Multi-GPU: run a training stage with `accelerate launch --config_file configs/accelerate_fsdp.yaml
-# stages/<stage>.py`, then `dvc commit <stage>` (see README).
+# stages/<stage>.py <its dvc.yaml arguments>`, then `dvc commit <stage>` (see README).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 TVSUM=${1:?usage: scripts/paper_setup.sh /path/to/tvsum [dvc exp run options]}

@@ -1,9 +1,9 @@
-"""Stage demo_corpus: generate the demo corpus (TVSum layout) into data/demo from params.demo."""
+"""Stage demo_corpus: generate the demo corpus (TVSum layout) from params.demo."""
 
-from pathlib import Path
-
-from deevisum.demo import generate_corpus
-from deevisum.params import load_params
+from deevisum.app.stage import stage_args
+from deevisum.config import load_params
+from deevisum.data.demo.corpus import generate_corpus
 
 if __name__ == "__main__":
-    generate_corpus(Path("data/demo"), load_params().demo)
+    args = stage_args(__doc__, ["out"])
+    generate_corpus(args.out, load_params().demo)

@@ -1,9 +1,11 @@
 """Stage finetune_teacher: the teacher learns to answer 1..5 (CE; LoRA/QLoRA or full training by params)."""
 
-from deevisum.mskd import train_role
-from deevisum.params import load_params
-from deevisum.training import KDConfig
+from deevisum.app.stage import stage_args
+from deevisum.config import load_params
+from deevisum.distill.roles import ROLE_PATHS, role_inputs, train_role
+from deevisum.distill.trainer import KDConfig
 
 if __name__ == "__main__":
+    args = stage_args(__doc__, ROLE_PATHS)
     p = load_params()
-    train_role("teacher", p.models.teacher, p.train, p.frames.image_size, KDConfig())
+    train_role(p.models.teacher, p.train, p.frames.image_size, KDConfig(), *role_inputs(args))

@@ -1,11 +1,18 @@
 """Stage mskd_stage2: the mentor, L = CE + phi * KL(P_m || P_t); then its answer distributions."""
 
-from deevisum.mskd import store_distributions, train_role
-from deevisum.params import load_params
-from deevisum.training import KDConfig
+from deevisum.app.stage import stage_args
+from deevisum.config import load_params
+from deevisum.distill.roles import (
+    ROLE_PATHS,
+    role_inputs,
+    store_distributions,
+    train_role,
+)
+from deevisum.distill.trainer import KDConfig
 
 if __name__ == "__main__":
+    args = stage_args(__doc__, [*ROLE_PATHS, "teacher_dist", "out"])
     p = load_params()
-    kd = KDConfig({"teacher": p.mskd.phi}, p.mskd.temperature)
-    train_role("mentor", p.models.mentor, p.train, p.frames.image_size, kd)
-    store_distributions("mentor", p.train.eval_batch_size)
+    data, files = role_inputs(args, teacher=args.teacher_dist)
+    train_role(p.models.mentor, p.train, p.frames.image_size, KDConfig({"teacher": p.mskd.phi}, p.mskd.temperature), data, files)
+    store_distributions(args.model, data, args.out, p.train.eval_batch_size)

@@ -23,11 +23,11 @@ def mini_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A miniature generated demo corpus in the TVSum layout (3 videos of 6-8 s, 2-4 s shots, 64x48, 15 fps).
 
     Returns its root: ``video/<id>.mp4`` and ``data/ydata-tvsum50-{anno,info}.tsv``
-    (read it with ``deevisum.datasets.read_tvsum``), plus ``data/demo-events.json``.
+    (read it with ``deevisum.data.benchmarks.read_tvsum``), plus ``data/demo-events.json``.
     Session-scoped and read-only: copy it before modifying anything in it.
     """
-    from deevisum.demo import generate_corpus
-    from deevisum.params import DemoParams
+    from deevisum.config import DemoParams
+    from deevisum.data.demo.corpus import generate_corpus
 
     root = tmp_path_factory.mktemp("mini_corpus") / "demo"
     generate_corpus(root, DemoParams(seed=0, n_videos=3, min_seconds=6, max_seconds=8, width=64, height=48,

@@ -10,10 +10,10 @@ import scipy.io.wavfile
 import torch
 import whisper
 
-from deevisum import asr
-from deevisum.asr import build_random_checkpoint, is_non_speech, load_asr, transcribe
-from deevisum.io import InputError
-from deevisum.params import WhisperBuildParams
+from deevisum.config import AsrParams, WhisperBuildParams
+from deevisum.data import asr
+from deevisum.data.asr import build_random_checkpoint, is_non_speech, load_asr, transcribe, transcribe_dir
+from deevisum.io import BadInputReport, InputError
 
 TINY = WhisperBuildParams(seed=0, n_state=32, n_head=2, n_layer=1)
 SEGMENT_KEYS = {"start", "end", "text", "no_speech_prob", "avg_logprob"}
@@ -117,3 +117,28 @@ def test_transcribe_drops_non_speech_segments(monkeypatch: pytest.MonkeyPatch, t
     assert segments == [{**raw[0], "text": "hello world"}]
     assert seen["temperature"] == 0.0 and seen["condition_on_previous_text"] is False
     assert seen["sample_len"] == 8 and seen["language"] == "en" and seen["n_samples"] == 16000
+
+
+def test_transcribe_dir_by_video_id_and_bad_wavs_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    write_wav(audio / "v1.wav", np.zeros(16000))
+    write_wav(audio / "v2.wav", np.zeros(8000), sr=8000)  # wrong rate: skipped, named
+    (audio / "notes.txt").write_text("not audio")  # only *.wav files are transcribed
+    seg = {"start": 0.0, "end": 1.0, "text": " hi", "no_speech_prob": 0.1, "avg_logprob": -0.3}
+    seen = {}
+
+    def fake_transcribe(model: object, audio: np.ndarray, **options: object) -> dict:
+        seen.update(options)
+        return {"segments": [seg]}
+
+    monkeypatch.setattr(asr.whisper, "transcribe", fake_transcribe)
+    p = AsrParams(language="de", sample_len=8)
+    report = BadInputReport("skip")
+    assert transcribe_dir(None, audio, p, report) == {"v1": [{**seg, "text": "hi"}]}
+    assert seen["language"] == "de" and seen["sample_len"] == 8
+    assert [(s["item"], s["path"]) for s in report.skipped] == [("v2", str(audio / "v2.wav"))]
+    with pytest.raises(InputError, match="8000 Hz"):
+        transcribe_dir(None, audio, p, BadInputReport("stop"))
+    with pytest.raises(InputError, match="run extract_frames"):
+        transcribe_dir(None, tmp_path / "missing", p, report)

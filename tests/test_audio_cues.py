@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io.wavfile
 
-from deevisum.audio_cues import audio_cues, cue_words, read_wav, speech_seconds
-from deevisum.io import InputError
-from deevisum.params import CuesParams
+from deevisum.config import CuesParams
+from deevisum.data.audio_cues import audio_cues, corpus_cues, cue_words, speech_seconds
+from deevisum.data.frames_store import StoredVideo
+from deevisum.data.wav import read_wav
+from deevisum.io import BadInputReport, InputError
 
 SR = 16000
 P = CuesParams(loud_db=6.0, quiet_db=-10.0, onset_threshold=5.0)
@@ -80,3 +83,21 @@ def test_read_wav(tmp_path: Path) -> None:
     (tmp_path / "bad.wav").write_bytes(b"not a wav at all")
     with pytest.raises(InputError, match="unreadable WAV"):
         read_wav(tmp_path / "bad.wav", SR)
+
+
+def test_corpus_cues_one_entry_per_stored_second_and_bad_videos_reported(tmp_path: Path) -> None:
+    # 'a' has 100 frames at 30000/1001 fps: ceil(100 * 1001 / 30000) = 4 seconds (from the store, not the WAV length)
+    videos = {v: StoredVideo(v, Fraction(30000, 1001), 100, 4) for v in ("a", "b", "c")}
+    scipy.io.wavfile.write(tmp_path / "a.wav", SR, (noise(3.5, 0.1) * 32767).astype(np.int16))
+    scipy.io.wavfile.write(tmp_path / "c.wav", SR, (noise(3.5, 0.1) * 32767).astype(np.int16))
+    transcripts = {"a": [{"start": 1.2, "end": 1.8, "text": "hi"}], "b": []}  # 'b' has no WAV, 'c' no transcript
+    report = BadInputReport("skip")
+    cues = corpus_cues(videos, tmp_path, transcripts, SR, P, report)
+    assert list(cues) == ["a"] and [c["second"] for c in cues["a"]] == [0, 1, 2, 3]
+    assert [c["speech"] for c in cues["a"]] == [False, True, False, False]
+    skipped = {s["item"]: s for s in report.skipped}
+    assert set(skipped) == {"b", "c"}
+    assert skipped["b"]["path"] == str(tmp_path / "b.wav") and "not found" in skipped["b"]["problem"]
+    assert "no transcript for c" in skipped["c"]["problem"]
+    with pytest.raises(InputError, match="b.wav"):
+        corpus_cues(videos, tmp_path, transcripts, SR, P, BadInputReport("stop"))

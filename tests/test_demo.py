@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from deevisum import demo
-from deevisum.datasets import read_tvsum
-from deevisum.demo import COLOURS, EVENTS_FILE, OBJECTS, generate_corpus, plan_corpus
-from deevisum.params import DemoParams
+from deevisum.config import DemoParams
+from deevisum.data.benchmarks import read_tvsum
+from deevisum.data.demo import corpus as demo
+from deevisum.data.demo.corpus import COLOURS, EVENTS_FILE, OBJECTS, generate_corpus, plan_corpus
 
 TINY = DemoParams(seed=3, n_videos=2, min_seconds=4, max_seconds=5, width=32, height=24)
 
@@ -153,7 +153,7 @@ def test_rendered_events_shots_and_sounds_are_in_the_files(mini_corpus: Path) ->
 
 @pytest.mark.parametrize("bad", [{"width": 33}, {"min_seconds": 50, "max_seconds": 40}, {"max_shot_seconds": 1.0}])
 def test_impossible_params_are_refused_before_writing(tmp_path: Path, bad: dict) -> None:
-    with pytest.raises(ValueError, match="params demo"):
+    with pytest.raises(ValueError, match=r"params: demo\."):
         generate_corpus(tmp_path / "demo", DemoParams(**bad))
     assert not (tmp_path / "demo").exists()
 

@@ -4,26 +4,37 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
-from tiny_vlm import tiny_model, tiny_train, write_corpus
-
-from deevisum import mskd, training
 from safetensors.torch import load_file
+from tiny_vlm import processed, read_curves, tiny_model, tiny_train, write_corpus
 
-from deevisum.distillation import check_answer_vocab, kd_term, load_distributions, save_distributions
-from deevisum.examples import example_key, load_frames
+from deevisum.checkpointing import PACKAGE_ROOT, Checkpoint, code_digest, import_closure
+from deevisum.data.examples import answer_targets, example_key
+from deevisum.data.prompts import FULL
+from deevisum.distill import roles, trainer
+from deevisum.distill.distributions import load_distributions, save_distributions
+from deevisum.distill.losses import check_answer_vocab, kd_term
+from deevisum.distill.roles import (
+    RoleFiles,
+    store_distributions,
+    stored_logits,
+    train_role,
+)
+from deevisum.distill.trainer import ExampleSet, KDConfig, train_vlm
 from deevisum.io import InputError
-from deevisum.models import load_vlm
-from deevisum.scoring import score_examples
-from deevisum.tokenizer import train_tokenizer
-from deevisum.training import KDConfig
+from deevisum.models.scoring import answer_token_ids, score_examples, score_saved
+from deevisum.models.tokenizer import train_tokenizer
+from deevisum.models.vlm import build_vlm, load_vlm, model_modalities
+
+FRAME_TEMPLATE = "score importance 1 to 5. category: {category}. audio: {audio}."
 
 
 def test_kd_term_zero_for_equal_distributions() -> None:
@@ -65,6 +76,15 @@ def test_stored_distributions_roundtrip_by_key(tmp_path) -> None:
         load_distributions(tmp_path / "t.safetensors", ["c/9"])
 
 
+def test_stored_logits_refuse_another_answer_vocabulary(tmp_path) -> None:
+    logits = torch.randn(2, 5)
+    save_distributions(tmp_path / "t.safetensors", ["a/0", "a/1"], logits, [1, 2, 3, 4, 5])
+    examples = [{"video_id": "a", "second": 1}]
+    assert torch.equal(stored_logits(tmp_path / "t.safetensors", examples, [1, 2, 3, 4, 5]), logits[[1]])
+    with pytest.raises(ValueError, match="answer vocabulary mismatch"):
+        stored_logits(tmp_path / "t.safetensors", examples, [1, 2, 3, 4, 6])
+
+
 def test_stored_distributions_are_byte_identical_across_saves(tmp_path) -> None:
     """Same content, same bytes: otherwise DVC sees a new file (and re-runs what follows) every run."""
     logits = torch.randn(4, 5)
@@ -75,86 +95,238 @@ def test_stored_distributions_are_byte_identical_across_saves(tmp_path) -> None:
     assert len(blobs) == 1
 
 
+def role_files(root: Path, name: str, *kd_from: str) -> RoleFiles:
+    """A role's paths laid out as dvc.yaml lays them out (models/, checkpoints/, dvclive/, data/distill/)."""
+    return RoleFiles(root / "models" / "tokenizer", root / "models" / name, root / "checkpoints" / name,
+                     root / "dvclive" / name, {t: root / "data" / "distill" / f"{t}.safetensors" for t in kd_from})
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by relative name."""
+    return {f.relative_to(folder).as_posix(): f.read_bytes() for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
+def distributions(root: Path, name: str) -> Path:
+    return root / "data" / "distill" / f"{name}.safetensors"
+
+
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     """Tokenizer, teacher, teacher distributions, mentor (KD), MSKD student, on a synthetic corpus."""
     root = tmp_path_factory.mktemp("mskd")
-    write_corpus(root)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        examples = mskd.split_examples("train", "val")
-        train_tokenizer([e["prompt"] for e in examples], 100).save_pretrained(str(mskd.TOKENIZER))
-        cfg = tiny_train()
-        mskd.train_role("teacher", tiny_model(num_layers=2), cfg, 32, KDConfig())
-        mskd.store_distributions("teacher", 16)
-        mskd.train_role("mentor", tiny_model(num_layers=1), cfg, 32, KDConfig({"teacher": 1.0}, 2.0))
-        mskd.store_distributions("mentor", 16)
-        mskd.train_role("student", tiny_model(num_layers=1), cfg, 32, KDConfig({"mentor": 1.0, "teacher": 0.5}, 2.0))
-        mskd.train_role("student_frame", tiny_model(num_layers=1), tiny_train(epochs=1), 32, KDConfig(), "frame",
-                        "score importance 1 to 5. category: {category}. audio: {audio}.")
-        yield root
+    data = write_corpus(root)
+    examples = data.examples("train", "val")
+    train_tokenizer([e["prompt"] for e in examples], 100).save_pretrained(str(root / "models" / "tokenizer"))
+    cfg = tiny_train()
+    train_role(tiny_model(num_layers=2), cfg, 32, KDConfig(), data, role_files(root, "teacher"))
+    store_distributions(root / "models" / "teacher", data, distributions(root, "teacher"), 16)
+    train_role(tiny_model(num_layers=1), cfg, 32, KDConfig({"teacher": 1.0}, 2.0), data, role_files(root, "mentor", "teacher"))
+    store_distributions(root / "models" / "mentor", data, distributions(root, "mentor"), 16)
+    train_role(tiny_model(num_layers=1), cfg, 32, KDConfig({"mentor": 1.0, "teacher": 0.5}, 2.0), data,
+               role_files(root, "student", "mentor", "teacher"))
+    train_role(tiny_model(num_layers=1), tiny_train(epochs=1), 32, KDConfig(), data, role_files(root, "student_frame"),
+               "frame", FRAME_TEMPLATE)
+    return root
 
 
 def test_stages_write_models_curves_and_distributions(pipeline) -> None:
     for name in ("teacher", "mentor", "student", "student_frame"):
         assert (pipeline / "models" / name / "model.safetensors").is_file()
-        curve = pd.read_csv(pipeline / "plots" / "train" / f"{name}.csv")
+        curve = read_curves(pipeline / "dvclive" / name)
         assert list(curve["epoch"]) == list(range(1, len(curve) + 1))
+        summary = json.loads((pipeline / "dvclive" / name / "metrics.json").read_text())
+        assert summary["step"] == len(curve) and summary["val_ce"] == pytest.approx(curve["val_ce"].iloc[-1])
     for name in ("teacher", "mentor", "student"):
-        curve = pd.read_csv(pipeline / "plots" / "train" / f"{name}.csv")
+        curve = read_curves(pipeline / "dvclive" / name)
+        assert len(curve) == 3
         assert curve["train_loss"].iloc[-1] < curve["train_loss"].iloc[0]
-    student = pd.read_csv(pipeline / "plots" / "train" / "student.csv")
-    assert (student["train_kd"] > 0).all()
-    assert json.loads((pipeline / "models" / "student_frame" / "prompt.json").read_text())["modalities"] == "frame"
+    assert (read_curves(pipeline / "dvclive" / "student")["train_kd"] > 0).all()
+    assert (read_curves(pipeline / "dvclive" / "teacher")["train_kd"] == 0).all()
+    for name in ("teacher", "mentor"):
+        assert distributions(pipeline, name).is_file()
+    assert model_modalities(pipeline / "models" / "student_frame") == "frame"
+    assert model_modalities(pipeline / "models" / "student") == FULL
 
 
-def test_stored_teacher_distributions_match_the_saved_teacher(pipeline, monkeypatch) -> None:
-    monkeypatch.chdir(pipeline)
-    examples = mskd.split_examples("train", "val")
-    stored, _ = load_distributions(mskd.DISTILL / "teacher.safetensors", [example_key(e) for e in examples])
-    model, processor = load_vlm("models/teacher")
-    again = score_examples(model, processor, [e["prompt"] for e in examples], load_frames(mskd.FRAMES, examples), 7)
+def test_stored_teacher_distributions_match_the_saved_teacher(pipeline) -> None:
+    data = processed(pipeline)
+    examples = data.examples("train", "val")
+    stored, ids = load_distributions(distributions(pipeline, "teacher"), [example_key(e) for e in examples])
+    model, processor = load_vlm(pipeline / "models" / "teacher")
+    assert ids == answer_token_ids(processor.tokenizer)
+    again = score_examples(model, processor, [e["prompt"] for e in examples], data.frames(examples), 7)
     np.testing.assert_allclose(stored.numpy(), again, atol=1e-5)
+
+
+def test_score_saved_renders_the_prompts_the_model_was_trained_with(pipeline) -> None:
+    data = processed(pipeline)
+    examples = data.examples("test")
+    model_dir = pipeline / "models" / "student_frame"
+    logits, ids = score_saved(model_dir, data, examples, 5, FRAME_TEMPLATE)
+    model, processor = load_vlm(model_dir)
+    prompts = ["score importance 1 to 5."] * len(examples)  # the frame modality keeps no sentence with a field
+    assert ids == answer_token_ids(processor.tokenizer)
+    np.testing.assert_allclose(logits, score_examples(model, processor, prompts, data.frames(examples), 5), atol=1e-5)
+    full = score_examples(model, processor, [e["prompt"] for e in examples], data.frames(examples), 5)
+    assert np.abs(logits - full).max() > 1e-3  # not the stored (all-modality) prompts
 
 
 def test_rerun_resumes_from_checkpoint_without_training(pipeline, monkeypatch) -> None:
     """As `dvc repro` re-runs a stage: its outputs deleted, the checkpoints (not outputs) kept."""
-    monkeypatch.chdir(pipeline)
-    weights, curves = pipeline / "models" / "teacher" / "model.safetensors", pipeline / "plots" / "train" / "teacher.csv"
-    before = weights.read_bytes(), curves.read_bytes()
-    weights.unlink()
-    curves.unlink()
-    monkeypatch.setattr(training, "batch_losses", lambda *a, **k: pytest.fail("trained again"))
-    mskd.train_role("teacher", tiny_model(num_layers=2), tiny_train(), 32, KDConfig())
-    assert (weights.read_bytes(), curves.read_bytes()) == before
+    model_dir, curves = pipeline / "models" / "teacher", pipeline / "dvclive" / "teacher"
+
+    before = snapshot(model_dir), snapshot(curves)
+    assert "model.safetensors" in before[0] and "plots/metrics/train_loss.tsv" in before[1]
+    shutil.rmtree(model_dir)
+    shutil.rmtree(curves)
+    monkeypatch.setattr(trainer, "batch_losses", lambda *a, **k: pytest.fail("trained again"))
+    train_role(tiny_model(num_layers=2), tiny_train(), 32, KDConfig(), processed(pipeline), role_files(pipeline, "teacher"))
+    assert (snapshot(model_dir), snapshot(curves)) == before
 
 
 def test_interrupted_training_resumes_to_the_same_weights(pipeline, monkeypatch, tmp_path) -> None:
-    monkeypatch.chdir(pipeline)
-    model, processor = mskd.build_vlm(tiny_model(num_layers=1), mskd.TOKENIZER, 32, 0)
-    sets = [mskd.split_examples(s) for s in ("train", "val")]
-    train, val = (mskd.example_set(ex, [e["prompt"] for e in ex], soft=True) for ex in sets)
+    data = processed(pipeline)
+    tokenizer = pipeline / "models" / "tokenizer"
+    _, processor = build_vlm(tiny_model(num_layers=1), tokenizer, 32, 0)
+    train, val = (ExampleSet([e["prompt"] for e in ex], data.frames(ex), answer_targets(ex, soft=True))
+                  for ex in (data.examples("train"), data.examples("val")))
     cfg = tiny_train(epochs=2)
 
-    def run(ckpt: str):
-        m, _ = mskd.build_vlm(tiny_model(num_layers=1), mskd.TOKENIZER, 32, 0)
-        return training.train_vlm(m, processor, train, val, cfg, KDConfig(), tmp_path / ckpt, tmp_path / f"{ckpt}.csv", {})
+    def run(name: str):
+        m, _ = build_vlm(tiny_model(num_layers=1), tokenizer, 32, 0)
+        return train_vlm(m, processor, train, val, cfg, KDConfig(), Checkpoint(tmp_path / name, "fp"),
+                         tmp_path / f"{name}_curves", desc=name)
 
     reference = run("straight").state_dict()
-    real_write = training.write_history
+    real_write = trainer.write_curves
 
-    def crash_after_first_epoch(history, path):
-        real_write(history, path)
+    def crash_after_first_epoch(history, directory):
+        real_write(history, directory)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "write_history", crash_after_first_epoch)
+    monkeypatch.setattr(trainer, "write_curves", crash_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
         run("interrupted")
-    monkeypatch.setattr(training, "write_history", real_write)
+    assert len(read_curves(tmp_path / "interrupted_curves")) == 1
+    assert Checkpoint(tmp_path / "interrupted", "fp").state()["epoch"] == 1
+    monkeypatch.setattr(trainer, "write_curves", real_write)
     resumed = run("interrupted").state_dict()
     for name, value in reference.items():
         torch.testing.assert_close(resumed[name], value, rtol=0, atol=1e-6)
-    assert len(pd.read_csv(tmp_path / "interrupted.csv")) == 2
+    assert len(read_curves(tmp_path / "interrupted_curves")) == 2
+    assert snapshot(tmp_path / "interrupted_curves") == snapshot(tmp_path / "straight_curves")  # same bytes
+
+
+def test_a_code_change_starts_training_over(pipeline, monkeypatch, capsys, tmp_path) -> None:
+    """The training code is part of a checkpoint's fingerprint: after an edit a re-run must not resume.
+
+    (Epochs are part of the fingerprint too, the LR schedule spans them: a resume is for the same
+    run, killed, so both re-runs here continue a 2-epoch run killed after its first epoch.)
+    """
+    data, cfg, mp = processed(pipeline), tiny_train(epochs=2), tiny_model(num_layers=1)
+    killed = role_files(tmp_path, "killed")
+    real_write = trainer.write_curves
+
+    def crash_after_first_epoch(history, directory):
+        real_write(history, directory)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(trainer, "write_curves", crash_after_first_epoch)
+        with pytest.raises(KeyboardInterrupt):
+            train_role(mp, cfg, 32, KDConfig(), data, RoleFiles(pipeline / "models" / "tokenizer", killed.model,
+                                                                  killed.checkpoint, killed.curves, {}))
+    state_file = killed.checkpoint / "last" / "state.json"
+    first = json.loads(state_file.read_text())
+    assert first["epoch"] == 1
+    for name in ("edited", "unchanged"):
+        shutil.copytree(killed.checkpoint, tmp_path / "checkpoints" / name)
+
+    def rerun(name: str) -> tuple[str, dict]:
+        files = role_files(tmp_path, name)
+        capsys.readouterr()
+        train_role(mp, cfg, 32, KDConfig(), data, RoleFiles(pipeline / "models" / "tokenizer", files.model,
+                                                            files.checkpoint, files.curves, {}))
+        trained = re.findall(rf"^{name} epoch (\d+):", capsys.readouterr().out, re.MULTILINE)
+        return " ".join(trained), json.loads((files.checkpoint / "last" / "state.json").read_text())
+
+    with monkeypatch.context() as m:
+        m.setattr(roles, "code_digest", lambda *modules: "an edited trainer")
+        trained, state = rerun("edited")
+    assert trained == "1 2"  # started over
+    assert state["fingerprint"] != first["fingerprint"] and [r["epoch"] for r in state["history"]] == [1, 2]
+
+    trained, state = rerun("unchanged")
+    assert trained == "2"  # resumed after epoch 1
+    assert state["fingerprint"] == first["fingerprint"] and state["history"][0] == first["history"][0]
+    # both reach what an uninterrupted run gives
+    edited = load_file(str(tmp_path / "models" / "edited" / "model.safetensors"))
+    unchanged = load_file(str(tmp_path / "models" / "unchanged" / "model.safetensors"))
+    for name, value in unchanged.items():
+        torch.testing.assert_close(edited[name], value, rtol=0, atol=1e-6)
+
+
+def test_import_closure_covers_the_training_code() -> None:
+    def names(paths) -> set[str]:
+        return {p.relative_to(PACKAGE_ROOT.parent).as_posix() for p in paths}
+
+    closure = import_closure(["deevisum.distill.roles"])
+    assert closure == sorted(closure) and all(p.is_file() for p in closure)
+    got = names(closure)
+    assert {"deevisum/distill/roles.py", "deevisum/distill/trainer.py", "deevisum/checkpointing.py",
+            "deevisum/tracking.py", "deevisum/models/scoring.py", "deevisum/data/frames_store.py"} <= got
+    # each package on the way: importing deevisum.distill.trainer runs deevisum/__init__ and deevisum/distill/__init__
+    assert {"deevisum/__init__.py", "deevisum/distill/__init__.py", "deevisum/models/__init__.py",
+            "deevisum/data/__init__.py"} <= got
+    assert not any(n.startswith(("deevisum/early_exit/", "deevisum/evaluation/", "deevisum/app/")) for n in got)
+    # a stage script: its own file is not ours, what it imports is
+    stage = names(import_closure([PACKAGE_ROOT.parent / "stages" / "mskd_stage3.py"]))
+    assert got | {"deevisum/app/__init__.py", "deevisum/app/stage.py"} <= stage
+    with pytest.raises(ValueError, match="not a deevisum module"):
+        import_closure(["numpy"])
+
+
+def test_import_closure_follows_function_level_and_from_package_imports(tmp_path) -> None:
+    pkg = tmp_path / "deevisum"
+    (pkg / "sub").mkdir(parents=True)
+    for f in ("__init__.py", "sub/__init__.py", "leaf.py", "unused.py"):
+        (pkg / f).write_text("")
+    (pkg / "sub" / "mod.py").write_text("import os\n\ndef f():\n    from deevisum import leaf\n    return leaf\n")
+    (pkg / "entry.py").write_text("import numpy\nfrom deevisum.sub.mod import f\n")
+    closure = import_closure(["deevisum.entry"], root=pkg)
+    assert [p.relative_to(tmp_path).as_posix() for p in closure] == [
+        "deevisum/__init__.py", "deevisum/entry.py", "deevisum/leaf.py", "deevisum/sub/__init__.py", "deevisum/sub/mod.py"]
+
+
+DIGESTS_SCRIPT = """
+import json, sys
+from pathlib import Path
+from deevisum.checkpointing import code_digest
+pkg = Path(sys.argv[1])
+out = {"before": code_digest("deevisum.distill.roles"), "again": code_digest("deevisum.distill.roles")}
+with (pkg / "early_exit" / "heads.py").open("a") as f:
+    f.write("# not imported by the trainer\\n")
+out["unrelated_edit"] = code_digest("deevisum.distill.roles")
+with (pkg / "tracking.py").open("a") as f:
+    f.write("# imported by the trainer\\n")
+out["trainer_edit"] = code_digest("deevisum.distill.roles")
+print(json.dumps(out))
+"""
+
+
+def test_code_digest_is_stable_and_changes_with_the_imported_code(tmp_path) -> None:
+    assert code_digest("deevisum.distill.roles") == code_digest("deevisum.distill.roles")
+    assert code_digest("deevisum.distill.roles") != code_digest("deevisum.tracking")
+    # edits go to a copy of the package (the real one is shared), imported from there in a subprocess
+    shutil.copytree(PACKAGE_ROOT, tmp_path / "deevisum", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", DIGESTS_SCRIPT, str(tmp_path / "deevisum")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-4000:]
+    d = json.loads(run.stdout.strip().splitlines()[-1])
+    assert d["before"] == d["again"] == code_digest("deevisum.distill.roles")  # same source, same digest anywhere
+    assert d["unrelated_edit"] == d["before"]
+    assert d["trainer_edit"] != d["before"]
 
 
 DDP_SCRIPT = """
@@ -162,13 +334,16 @@ import sys
 sys.path.insert(0, {tests!r})
 from accelerate import PartialState
 from pathlib import Path
-from tiny_vlm import tiny_model, tiny_train
-from deevisum import mskd
-from deevisum.training import KDConfig
+from tiny_vlm import processed, tiny_model, tiny_train
+from deevisum.distill.roles import RoleFiles, train_role
+from deevisum.distill.trainer import KDConfig
 
-mskd.train_role("ddp", tiny_model(num_layers=1), tiny_train(epochs=2), 32, KDConfig({{"teacher": 1.0}}, 2.0))
+root = Path({root!r})
+files = RoleFiles(root / "models" / "tokenizer", root / "models" / "ddp", root / "checkpoints" / "ddp", root / "dvclive" / "ddp",
+                  {{"teacher": root / "data" / "distill" / "teacher.safetensors"}})
+train_role(tiny_model(num_layers=1), tiny_train(epochs=2), 32, KDConfig({{"teacher": 1.0}}, 2.0), processed(root), files)
 state = PartialState()
-assert Path("models/ddp/model.safetensors").is_file(), f"rank {{state.process_index}} returned before the save"
+assert (files.model / "model.safetensors").is_file(), f"rank {{state.process_index}} returned before the save"
 print(f"process {{state.process_index}} of {{state.num_processes}} done", flush=True)
 """
 
@@ -180,29 +355,29 @@ def test_training_runs_under_two_process_ddp(pipeline, tmp_path) -> None:
     the model before the main one has saved it.
     """
     script = tmp_path / "ddp_train.py"
-    script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent)), encoding="utf-8")
+    script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent), root=str(pipeline)), encoding="utf-8")
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                           str(script)], cwd=pipeline, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-4000:]
     assert "process 0 of 2 done" in run.stdout and "process 1 of 2 done" in run.stdout
     model, _ = load_vlm(pipeline / "models" / "ddp")
-    best = load_file(str(pipeline / "checkpoints" / "ddp" / "best" / "trainable.safetensors"))
+    best = Checkpoint(pipeline / "checkpoints" / "ddp", "").tensors("trainable", slot="best")
     weights = model.state_dict()
-    assert all(torch.equal(weights[k], v) for k, v in best.items())
-    assert list(pd.read_csv(pipeline / "plots" / "train" / "ddp.csv")["epoch"]) == [1, 2]
+    assert best and all(torch.equal(weights[k], v) for k, v in best.items())
+    assert list(read_curves(pipeline / "dvclive" / "ddp")["epoch"]) == [1, 2]
 
 
 def test_a_role_learning_rate_overrides_the_shared_one(pipeline, monkeypatch) -> None:
-    monkeypatch.chdir(pipeline)
     seen = []
 
     def fake_train(model, processor, train, val, cfg, *args, **kwargs):
         seen.append(cfg.lr)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(mskd, "train_vlm", fake_train)
+    monkeypatch.setattr(roles, "train_vlm", fake_train)
     for role_lr in (None, 1e-4):
         with pytest.raises(KeyboardInterrupt):
-            mskd.train_role("lr_probe", tiny_model(num_layers=1, lr=role_lr), tiny_train(lr=3e-3), 32, KDConfig())
+            train_role(tiny_model(num_layers=1, lr=role_lr), tiny_train(lr=3e-3), 32, KDConfig(), processed(pipeline),
+                       role_files(pipeline, "lr_probe"))
     assert seen == [3e-3, 1e-4]

@@ -1,16 +1,19 @@
 """Pipeline outputs survive a DVC remote round trip: push, fresh clone, pull, nothing to re-run.
 
 This is what ``dvc pull`` promises a teammate who clones the repository: the processed data
-and the models come from the remote, and ``dvc status`` agrees they are exactly what the
-committed ``dvc.lock`` describes, so ``dvc repro`` would not retrain anything. The test uses
-a miniature two-stage pipeline (data -> model, with a params dependency and a directory out,
-like the real ``extract_frames`` -> training stages) and a local-directory remote.
+and the models come from the remote, the training curves come with git, and ``dvc status``
+agrees they are exactly what the committed ``dvc.lock`` describes, so ``dvc repro`` would not
+retrain anything. The test uses a miniature two-stage pipeline shaped like the real one (data
+-> model, with ``vars: paths`` templating, paths passed on the command line, a params
+dependency, a directory out, and a dvclive folder of curves declared as ``cache: false``
+metrics + plots like the real training stages) and a local-directory remote.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -19,45 +22,57 @@ from pathlib import Path
 import pytest
 
 DVC = Path(sys.executable).parent / "dvc"
+REPO = Path(__file__).resolve().parents[1]
 
 PIPELINE = """\
+vars:
+  - paths:
+      processed: data/processed
+      models: models
+      curves: dvclive
 stages:
   prepare:
-    cmd: python prepare.py
+    cmd: python prepare.py --out ${paths.processed}
     deps: [prepare.py]
     params: [prepare.n]
-    outs: [data/processed]
+    outs: ["${paths.processed}"]
   train:
-    cmd: python train.py
-    deps: [train.py, data/processed]
-    outs: [models/student]
+    cmd: python train.py --data ${paths.processed} --model ${paths.models}/student --curves ${paths.curves}/student
+    deps: [train.py, "${paths.processed}"]
+    outs: ["${paths.models}/student"]
+    metrics: ["${paths.curves}/student/metrics.json": {cache: false}]
+    plots: ["${paths.curves}/student/plots": {cache: false}]
 """
 
 PREPARE = """\
-import pathlib, yaml
+import pathlib, sys, yaml
 n = yaml.safe_load(open("params.yaml"))["prepare"]["n"]
-out = pathlib.Path("data/processed"); out.mkdir(parents=True, exist_ok=True)
+out = pathlib.Path(sys.argv[sys.argv.index("--out") + 1]); out.mkdir(parents=True, exist_ok=True)
 (out / "examples.jsonl").write_text("".join(f'{{"second": {i}}}\\n' for i in range(n)))
 """
 
 TRAIN = """\
-import pathlib
-rows = pathlib.Path("data/processed/examples.jsonl").read_text().splitlines()
-out = pathlib.Path("models/student"); out.mkdir(parents=True, exist_ok=True)
+import pathlib, sys
+from deevisum.tracking import write_curves
+arg = lambda name: pathlib.Path(sys.argv[sys.argv.index(name) + 1])
+rows = (arg("--data") / "examples.jsonl").read_text().splitlines()
+out = arg("--model"); out.mkdir(parents=True, exist_ok=True)
 (out / "model.safetensors").write_bytes(bytes(range(len(rows))))
+write_curves([{"epoch": e, "train_loss": 1 / e, "val_ce": 2 / e} for e in (1, 2)], arg("--curves"))
 """
 
 
 def _env() -> dict[str, str]:
     env = dict(os.environ, DVC_NO_ANALYTICS="1", GIT_TERMINAL_PROMPT="0")
     env["PATH"] = f"{DVC.parent}{os.pathsep}{env.get('PATH', '')}"  # stages run `python` from the venv
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))  # deevisum.tracking
     for key in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):  # never touch the project's repository
         env.pop(key, None)
     return env
 
 
 def _run(cwd: Path, *cmd: str | Path) -> str:
-    done = subprocess.run([str(c) for c in cmd], cwd=cwd, env=_env(), capture_output=True, text=True)
+    done = subprocess.run([str(c) for c in cmd], cwd=cwd, env=_env(), capture_output=True, text=True, check=False)
     assert done.returncode == 0, f"{' '.join(map(str, cmd))} failed in {cwd}:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
@@ -75,6 +90,8 @@ def test_push_clone_pull_leaves_nothing_to_rerun(tmp_path: Path) -> None:
     origin.mkdir()
     _git_repo(origin)
     _run(origin, DVC, "init", "-q")
+    # dvclive (deevisum.tracking) fails in a git repository without commits: start from one, as any clone does
+    _run(origin, "git", "commit", "-q", "-m", "dvc init")
     (origin / "dvc.yaml").write_text(PIPELINE)
     (origin / "params.yaml").write_text("prepare:\n  n: 5\n")
     (origin / "prepare.py").write_text(PREPARE)
@@ -87,10 +104,13 @@ def test_push_clone_pull_leaves_nothing_to_rerun(tmp_path: Path) -> None:
     assert any(p.is_file() for p in remote.rglob("*")), "dvc push put nothing in the remote"
 
     _run(tmp_path, "git", "clone", "-q", origin, clone)
-    assert not (clone / "models" / "student").exists()  # outputs are not in git
+    assert not (clone / "models" / "student").exists()  # cached outputs are not in git
+    assert (clone / "dvclive" / "student" / "plots").is_dir()  # cache: false curves are, committed with dvc.lock
     _run(clone, DVC, "pull", "-q")
 
-    for rel in ("data/processed/examples.jsonl", "models/student/model.safetensors"):
+    curves = sorted(p.relative_to(origin).as_posix() for p in (origin / "dvclive").rglob("*") if p.is_file())
+    assert "dvclive/student/metrics.json" in curves and "dvclive/student/plots/metrics/val_ce.tsv" in curves
+    for rel in ("data/processed/examples.jsonl", "models/student/model.safetensors", *curves):
         assert (clone / rel).read_bytes() == (origin / rel).read_bytes(), rel
     assert json.loads(_run(clone, DVC, "status", "--json")) == {}
     model = clone / "models" / "student" / "model.safetensors"
@@ -111,36 +131,49 @@ def test_pull_without_remote_fails_clearly(tmp_path: Path) -> None:
     _run(repo, DVC, "add", "-q", "data.txt")
     (repo / "data.txt").unlink()
     shutil.rmtree(repo / ".dvc" / "cache", ignore_errors=True)
-    done = subprocess.run([str(DVC), "pull"], cwd=repo, env=_env(), capture_output=True, text=True)
+    done = subprocess.run([str(DVC), "pull"], cwd=repo, env=_env(), capture_output=True, text=True, check=False)
     assert done.returncode != 0
     assert "remote" in (done.stdout + done.stderr).lower()
 
 
-def _declared_outputs(dvc_yaml: dict) -> list[tuple[str, str, dict]]:
-    """(stage, path, flags) of every out / metric / plot file the stages declare."""
+def _declared_outputs(stages: dict[str, dict]) -> list[tuple[str, str, dict]]:
+    """(stage, path, flags) of every out / metric / plot the (resolved) stages declare."""
     found = []
-    for name, stage in dvc_yaml.get("stages", {}).items():
-        stage = stage.get("do", stage)  # foreach stages
+    for name, stage in stages.items():
         for kind in ("outs", "metrics", "plots"):
             for entry in stage.get(kind, []):
                 for path, flags in (entry.items() if isinstance(entry, dict) else [(entry, {})]):
-                    found.append((name, path, flags or {}))
+                    found.append((name, posixpath.normpath(path), flags or {}))
     return found
 
 
 def test_project_outputs_come_back_with_a_clone_and_pull() -> None:
     """Every output of the project's pipeline reaches a fresh clone: cached ones via ``dvc pull``,
-    ``cache: false`` ones through git. A ``cache: false`` folder (e.g. training checkpoints) is
-    neither pushed nor sensibly committed, so in a clone ``dvc status`` reports the stage
-    changed and ``dvc repro`` retrains; resumable scratch state must not be a declared output."""
-    import yaml
+    ``cache: false`` ones through git, so those must be committed (git must not ignore them) and
+    fit in git: small text the stages write deterministically, i.e. metrics/plot files and the
+    ``plots`` folder of a dvclive folder of curves (deevisum.tracking; the round trip above shows
+    such a committed folder comes back clean). Any other ``cache: false`` folder (e.g. training
+    checkpoints) is neither pushed nor sensibly committed, so in a clone ``dvc status`` would
+    report the stage changed and ``dvc repro`` retrain; resumable scratch state (``paths.checkpoints``)
+    must not be a declared output at all."""
+    from test_stage_params import DVC_YAML, PARAMS, resolved_stages, template_context
 
-    repo = Path(__file__).resolve().parents[1]
-    outputs = _declared_outputs(yaml.safe_load((repo / "dvc.yaml").read_text()))
+    stages = resolved_stages(DVC_YAML, PARAMS)
+    outputs = _declared_outputs(stages)
     assert outputs
-    bad = [f"{stage}: {path}" for stage, path, flags in outputs
-           if flags.get("cache") is False and (not Path(path).suffix or path.endswith("/"))]
-    assert not bad, f"cache: false folders cannot come back with a clone + dvc pull: {bad}"
-    ignored = subprocess.run(["git", "check-ignore", *[p for _, p, f in outputs if f.get("cache") is False]],
-                             cwd=repo, env=_env(), capture_output=True, text=True).stdout.split()
+    uncached = [(stage, path) for stage, path, flags in outputs if flags.get("cache") is False]
+    assert uncached
+
+    def dvclive_plots(stage: str, path: str) -> bool:
+        curves = posixpath.dirname(path)
+        return posixpath.basename(path) == "plots" and any(
+            s == stage and p == f"{curves}/metrics.json" for s, p, _ in outputs)
+
+    bad = [f"{stage}: {path}" for stage, path in uncached if not posixpath.splitext(path)[1] and not dvclive_plots(stage, path)]
+    assert not bad, f"cache: false folders other than dvclive plots cannot sensibly come back with a clone: {bad}"
+    checkpoints = posixpath.normpath(template_context(DVC_YAML, PARAMS)["paths"]["checkpoints"])
+    scratch = [f"{stage}: {path}" for stage, path, _ in outputs if path == checkpoints or path.startswith(checkpoints + "/")]
+    assert not scratch, f"training checkpoints are resumable scratch state, not outputs: {scratch}"
+    ignored = subprocess.run(["git", "check-ignore", *sorted({p for _, p in uncached})],
+                             cwd=REPO, env=_env(), capture_output=True, text=True, check=False).stdout.split()
     assert not ignored, f"cache: false outputs must be committed to git, but git ignores {ignored}"

@@ -13,9 +13,21 @@ import pytest
 import torch
 from transformers import PaliGemmaConfig, PaliGemmaForConditionalGeneration
 
-from deevisum.early_exit import EarlyExitRunner, ExitConfig, ExitHeads, load_exit_heads, save_exit_heads
-from deevisum.exit_training import collect_exit_data, load_cached_data, save_cached_data, train_exit_heads
-from deevisum.params import ExitTrainParams
+from deevisum.checkpointing import Checkpoint
+from deevisum.config import ExitTrainParams
+from deevisum.early_exit.heads import (
+    ExitConfig,
+    ExitHeads,
+    load_exit_heads,
+    save_exit_heads,
+)
+from deevisum.early_exit.runner import EarlyExitRunner
+from deevisum.early_exit.training import (
+    collect_exit_data,
+    load_cached_data,
+    save_cached_data,
+    train_exit_heads,
+)
 
 VOCAB, IMAGE_TOKEN, HIDDEN, DEPTH = 64, 63, 32, 4
 ANSWERS = [5, 6, 7, 8, 9]
@@ -152,16 +164,21 @@ def test_training_learns_and_resumes_identically(tmp_path, model) -> None:
     params = ExitTrainParams(epochs=6, lr=1e-2, batch_size=8, head_dim=8, n_prototypes=2)
 
     straight = make_heads(seed=7)
-    history = train_exit_heads(straight, data, data, params, tmp_path / "a", "fp")
+    history = train_exit_heads(straight, data, data, params, Checkpoint(tmp_path / "a", "fp"))
     assert history[-1]["train_loss"] < history[0]["train_loss"]
 
     interrupted = make_heads(seed=7)
-    train_exit_heads(interrupted, data, data, dataclasses.replace(params, epochs=3), tmp_path / "b", "fp")
+    train_exit_heads(interrupted, data, data, dataclasses.replace(params, epochs=3), Checkpoint(tmp_path / "b", "fp"))
     resumed = make_heads(seed=7)
-    history_b = train_exit_heads(resumed, data, data, params, tmp_path / "b", "fp")
+    history_b = train_exit_heads(resumed, data, data, params, Checkpoint(tmp_path / "b", "fp"))
     assert history_b == history
     for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), k
+    # another fingerprint (changed params, data or code) starts over instead of resuming the 6 epochs
+    restarted = train_exit_heads(make_heads(seed=7), data, data, dataclasses.replace(params, epochs=3),
+                                 Checkpoint(tmp_path / "b", "changed"))
+    assert [r["epoch"] for r in restarted] == [1, 2, 3]
+    assert restarted == history[:3]
 
     save_cached_data(tmp_path / "b", "fp", {"train": data})
     assert load_cached_data(tmp_path / "b", "other") is None
@@ -173,10 +190,10 @@ def test_matches_team_scoring_on_left_padded_batches() -> None:
     """Same inputs as the scoring stage (left padding, explicit position_ids): same answer logits."""
     import numpy as np
 
-    from deevisum.models import make_processor, tiny_config
-    from deevisum.params import ModelParams
-    from deevisum.scoring import answer_logits, answer_token_ids, build_batch
-    from deevisum.tokenizer import train_tokenizer
+    from deevisum.config import ModelParams
+    from deevisum.models.scoring import answer_logits, answer_token_ids, build_batch
+    from deevisum.models.tokenizer import train_tokenizer
+    from deevisum.models.vlm import make_processor, tiny_config
 
     prompts = ["score importance 1 to 5. title: a dog", "score 2 3 4 5 audio: loud music and speech here", "x"]
     tokenizer = train_tokenizer(prompts, vocab_size=60)
@@ -196,7 +213,14 @@ def test_matches_team_scoring_on_left_padded_batches() -> None:
 
 
 def test_timed_settings_time_every_setting_on_the_same_batches(model) -> None:
-    from deevisum.ee_evaluation import FULL, SCORING, exit_histogram, speed_summary, timed_settings
+    from deevisum.early_exit.timing import (
+        FULL,
+        SCORING,
+        exit_histogram,
+        layer_summary,
+        speed_summary,
+        timed_settings,
+    )
 
     batches = [make_batch(batch=4, seed=s)[0] for s in range(2)]
     for b in batches:  # the scoring convention: answer at the last position
@@ -207,19 +231,40 @@ def test_timed_settings_time_every_setting_on_the_same_batches(model) -> None:
     assert all(len(t.times) == 2 and len(t.layers) == 8 for t in timed.values())
     assert torch.allclose(timed[FULL].logits, timed[SCORING].logits, atol=1e-5)
     assert torch.allclose(timed[1.01].logits, timed[FULL].logits, atol=1e-6)
-    speed = speed_summary(timed[-1.0], timed[FULL], DEPTH)
-    assert speed["mean_layers"] == EXITS[0] and speed["layer_bound"] == DEPTH / EXITS[0]
+    layers = layer_summary(timed[-1.0], timed[FULL], DEPTH)
+    assert layers["mean_layers"] == EXITS[0] and layers["layer_bound"] == DEPTH / EXITS[0]
+    assert 0 <= layers["max_abs_prob_diff_vs_full"] <= 1
+    assert layer_summary(timed[1.01], timed[FULL], DEPTH) == {"mean_layers": DEPTH, "layer_bound": 1.0,
+                                                                "max_abs_prob_diff_vs_full": pytest.approx(0, abs=1e-6)}
+    speed = speed_summary(timed[-1.0], timed[FULL])
+    assert speed["speedup"] > 0 and speed["speedup_fastest"] > 0 and speed["seconds_per_segment"] > 0
+    assert not {"mean_layers", "layer_bound"} & set(speed)  # wall-time figures only
     hist = exit_histogram(timed[-1.0].layers, DEPTH)
     assert [h["count"] for h in hist] == [8 if k == EXITS[0] else 0 for k in range(1, DEPTH + 1)]
 
 
 def test_scores_file_groups_seconds_by_video() -> None:
-    from deevisum.ee_evaluation import scores_file
-    from deevisum.scoring import expected_score
+    from fractions import Fraction
+
+    from deevisum.evaluation.scores import scores_file
+    from deevisum.models.scoring import expected_score
 
     examples = [{"video_id": v, "second": s} for v, n in (("a", 3), ("b", 2)) for s in range(n)]
     logits = torch.randn(5, 5, generator=torch.Generator().manual_seed(0))
-    out = scores_file(logits, examples, {"a": 15.0, "b": 30.0})
     want = expected_score(logits)
+    out = scores_file(want, examples, {"a": Fraction(15), "b": Fraction(30000, 1001)})
     assert out["a"] == {"scores": pytest.approx(want[:3].tolist()), "frames_per_score": 15.0}
-    assert out["b"] == {"scores": pytest.approx(want[3:].tolist()), "frames_per_score": 30.0}
+    assert out["b"] == {"scores": pytest.approx(want[3:].tolist()), "frames_per_score": "30000/1001"}
+
+
+def test_scores_file_round_trips_exact_rates(tmp_path) -> None:
+    import json
+    from fractions import Fraction
+
+    from deevisum.evaluation.scores import read_scores, scores_file
+
+    examples = [{"video_id": "a", "second": s} for s in range(2)]
+    path = tmp_path / "scores.json"
+    path.write_text(json.dumps(scores_file([1.5, 4.0], examples, {"a": Fraction(30000, 1001)})), encoding="utf-8")
+    back = read_scores(path)["a"]
+    assert back.frames_per_score == Fraction(30000, 1001) and back.scores.tolist() == [1.5, 4.0]

@@ -4,27 +4,35 @@ from __future__ import annotations
 
 import itertools
 import math
+from fractions import Fraction
 
 import h5py
 import numpy as np
 import pytest
 from scipy.stats import kendalltau, spearmanr
 
-from deevisum.evaluation import evaluation_shots, metrics
-from deevisum.evaluation.knapsack import knapsack, knapsack_batch
+from deevisum.config import EvaluateParams
+from deevisum.data.frames_store import write_video
+from deevisum.evaluation import metrics
+from deevisum.evaluation.context import evaluation_shots
 from deevisum.evaluation.metrics import (
     RankedAnnotators,
     f1_against,
     kendall_taus,
-    keyshot_summaries,
     pairwise_kendall_taus,
     pairwise_spearman_rhos,
     spearman_rhos,
 )
 from deevisum.evaluation.scores import expand_scores
-from deevisum.evaluation.shots import check_shots, fixed_shots, kts_change_points, kts_shots, kts_shots_from_h5
 from deevisum.io import InputError
-from deevisum.params import EvaluateParams
+from deevisum.summary.keyshots import keyshot_summaries
+from deevisum.summary.knapsack import knapsack, knapsack_batch
+from deevisum.summary.shots import (
+    check_shots,
+    fixed_shots,
+    kts_change_points,
+    kts_shots,
+)
 
 
 def test_knapsack_hand_case():
@@ -136,19 +144,20 @@ def test_kts_matches_brute_force_and_finds_clear_cuts():
 
 def test_kts_shots_map_seconds_to_frames_and_read_frames_h5(tmp_path):
     feats = np.repeat(np.eye(2), [3, 2], axis=0)
-    # change at second 3 -> frame floor(3 * 2.5) = 7; 5 seconds of 2.5 fps cover 12 frames
-    assert kts_shots(feats, 12, 2.5, 5).tolist() == [[0, 7], [7, 12]]
+    # change at second 3 -> frame floor(3 * 5/2) = 7; 5 seconds of 5/2 fps cover 12 frames
+    assert kts_shots(feats, 12, Fraction(5, 2), 5).tolist() == [[0, 7], [7, 12]]
+    # NTSC: a change at second 3 starts at frame floor(3 * 30000/1001) = 89 (89.91 frames in)
+    assert kts_shots(feats, 150, Fraction(30000, 1001), 5).tolist() == [[0, 89], [89, 150]]
     frames = np.zeros((6, 8, 8, 3), np.uint8)
     frames[3:] = 255
     with h5py.File(tmp_path / "frames.h5", "w") as f:
-        g = f.create_group("v1")
-        g.create_dataset("frames", data=frames)
-        g.attrs.update(fps=10.0, n_frames=55, duration=5.5, n_seconds=6)
-    assert kts_shots_from_h5(tmp_path / "frames.h5", 5)["v1"].tolist() == [[0, 30], [30, 55]]
-    assert evaluation_shots(EvaluateParams(shots="kts", kts_max_shots=5), tmp_path / "frames.h5")["v1"].tolist() == [[0, 30], [30, 55]]
+        write_video(f, "v1", Fraction(10), 55, frames)  # 55 frames at 10 fps: 6 seconds, the last one partial
+    kts = EvaluateParams(shots="kts", kts_max_shots=5)
+    assert evaluation_shots(kts, tmp_path / "frames.h5")["v1"].tolist() == [[0, 30], [30, 55]]
+    assert evaluation_shots(kts, tmp_path / "frames.h5", video_ids=["v1"])["v1"].tolist() == [[0, 30], [30, 55]]
     assert evaluation_shots(EvaluateParams(shots="fixed"), tmp_path / "frames.h5") is None
     with pytest.raises(InputError, match="no frames for video v2"):
-        kts_shots_from_h5(tmp_path / "frames.h5", 5, video_ids=["v2"])
+        evaluation_shots(kts, tmp_path / "frames.h5", video_ids=["v2"])
 
 
 def test_rank_correlations_match_scipy_and_flat_inputs_count_as_zero(monkeypatch):

@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deevisum.cli import main
-from deevisum.datasets import Benchmark, VideoAnnotation
-from deevisum.evaluation import baselines, evaluate_scores, fold_summary, plot_rows
+from deevisum.app.cli import main
+from deevisum.config import EvaluateParams
+from deevisum.data.benchmarks import Benchmark, VideoAnnotation
+from deevisum.evaluation.baselines import baselines
 from deevisum.evaluation.context import METRICS
+from deevisum.evaluation.protocol import evaluate_scores
+from deevisum.evaluation.stats import fold_summary, plot_rows
 from deevisum.io import BadInputReport, InputError
-from deevisum.params import EvaluateParams
 
 FIXED = EvaluateParams(shots="fixed", fixed_shot_seconds=1.0, n_bootstrap=50, random_trials=1, reference_segment_frames=4)
 
@@ -96,6 +98,9 @@ def test_perfect_scores_match_the_reference_summaries():
         ({"scores": [0.5] * 9 + [float("nan")], "frames_per_score": 4}, "score 9 is nan"),
         ({"scores": [float("inf")] + [0.5] * 9, "frames_per_score": 4}, "score 0 is inf"),
         ({"scores": [0.5] * 10, "frames_per_score": 0}, "frames_per_score must be a positive"),
+        ({"scores": [0.5] * 10, "frames_per_score": "-4/1"}, "frames_per_score must be a positive"),
+        ({"scores": [0.5] * 10, "frames_per_score": "4/0"}, "a number or 'p/q'"),
+        ({"scores": [0.5] * 10, "frames_per_score": "four"}, "a number or 'p/q'"),
         ({"scores": "high", "frames_per_score": 4}, "must be numbers|flat list"),
         ({"frames_per_score": 4}, "expected an object"),
     ],
@@ -105,6 +110,20 @@ def test_bad_scores_name_the_video(entry, problem):
     scores = per_second(bench) | {"v2": entry}
     with pytest.raises(InputError, match=f"scores.json: video v2: .*({problem})"):
         evaluate_scores(scores, bench, FIXED, source="scores.json")
+
+
+def test_exact_ratio_frames_per_score_as_in_the_contract():
+    # "p/q" strings are exact rates: "8/2" is 4 frames per score, the same report as the number 4
+    bench = tiny_tvsum()
+    scores = per_second(bench)
+    as_ratio = {v: {**e, "frames_per_score": "8/2"} for v, e in scores.items()}
+    a, b = evaluate_scores(scores, bench, FIXED), evaluate_scores(json.loads(json.dumps(as_ratio)), bench, FIXED)
+    assert a["model"] == b["model"]
+    # 40 frames at 40/11 frames per score: 11 scores (10 cover only floor(400/11) = 36 frames)
+    odd = {"v0": {"scores": [0.5] * 11, "frames_per_score": "40/11"}}
+    assert evaluate_scores(odd, bench, FIXED, with_baselines=False)["model"]["n_videos"] == 1
+    with pytest.raises(InputError, match="expected 11 scores"):
+        evaluate_scores({"v0": {"scores": [0.5] * 10, "frames_per_score": "40/11"}}, bench, FIXED)
 
 
 def test_unknown_video_and_bad_shots_are_errors_or_skipped():

@@ -7,14 +7,16 @@ about 0; on SumMe, each user's selection against the others: F1 0.31 (mean) and 
 from __future__ import annotations
 
 import dataclasses
-import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
 
-from deevisum.datasets import read_benchmark
-from deevisum.evaluation import baselines, evaluate_scores
-from deevisum.params import EvaluateParams
+from deevisum.config import EvaluateParams
+from deevisum.data.benchmarks import read_benchmark
+from deevisum.evaluation.baselines import baselines
+from deevisum.evaluation.protocol import evaluate_scores
+from deevisum.timebase import frames_at_seconds, n_units
 
 PARAMS = EvaluateParams(shots="fixed", random_trials=1, n_bootstrap=100)
 
@@ -50,8 +52,12 @@ def test_tvsum_per_second_scores_of_the_mean_annotator(tvsum):
     scores = {}
     for v in vids:
         a = tvsum.videos[v]
-        picks = np.floor(np.arange(math.ceil(a.n_frames / a.fps)) * a.fps).astype(int)
-        scores[v] = {"scores": a.gt_score[picks].tolist(), "frames_per_score": a.fps}
+        # the exact rate n_frames / length (the info file's whole seconds), written "p/q" as the
+        # scores-file contract asks: a rounded float rate can miscount the seconds by one
+        rate = Fraction(a.n_frames) / Fraction(a.duration)
+        seconds = np.arange(n_units(a.n_frames, rate))
+        scores[v] = {"scores": a.gt_score[frames_at_seconds(seconds, rate)].tolist(),
+                     "frames_per_score": f"{rate.numerator}/{rate.denominator}"}
     report = evaluate_scores(scores, tvsum, PARAMS)
     assert report["model"]["mean"]["kendall_tau"] > report["baselines"]["human"]["mean"]["kendall_tau"]
     assert report["model"]["mean"]["f1"] > report["baselines"]["random"]["mean"]["f1"]

@@ -9,11 +9,19 @@ import pytest
 import torch
 from tiny_vlm import tiny_model
 
+from deevisum.config import load_params
+from deevisum.data.prompts import FULL
 from deevisum.io import InputError
-from deevisum.models import build_vlm, load_vlm, save_vlm
-from deevisum.params import load_params
-from deevisum.scoring import score_examples
-from deevisum.tokenizer import train_tokenizer
+from deevisum.models.scoring import score_examples
+from deevisum.models.tokenizer import train_tokenizer
+from deevisum.models.vlm import (
+    PROMPT_FILE,
+    build_vlm,
+    load_vlm,
+    model_modalities,
+    save_modalities,
+    save_vlm,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 PROMPTS = ["score importance 1 to 5. title: red ball. audio: loud.", "score importance 1 to 5. audio: none."]
@@ -98,7 +106,7 @@ def test_4bit_qlora_path_on_cpu(tok_dir, images, tmp_path) -> None:
     # one QLoRA step: gradients reach the adapters only
     batch_scores = score_examples(qmodel, qprocessor, PROMPTS, images, 2)
     assert np.isfinite(batch_scores).all()
-    from deevisum.scoring import answer_logits, answer_token_ids, build_batch
+    from deevisum.models.scoring import answer_logits, answer_token_ids, build_batch
 
     qmodel.train()
     answer_logits(qmodel, build_batch(qprocessor, PROMPTS, images), answer_token_ids(qprocessor.tokenizer)).sum().backward()
@@ -117,3 +125,12 @@ def test_4bit_qlora_path_on_cpu(tok_dir, images, tmp_path) -> None:
 def test_load_vlm_names_a_missing_directory(tmp_path) -> None:
     with pytest.raises(InputError, match="not a saved model"):
         load_vlm(tmp_path / "nowhere")
+
+
+def test_saved_model_records_its_prompt_modalities(tok_dir, tmp_path) -> None:
+    model, processor = build_vlm(tiny_model(), tok_dir, 32, seed=0)
+    save_vlm(model, processor, tmp_path / "m", tiny_model())
+    assert model_modalities(tmp_path / "m") == FULL  # a model that does not say was trained on every modality
+    save_modalities(tmp_path / "m", "frame_text")
+    assert (tmp_path / "m" / PROMPT_FILE).is_file()
+    assert model_modalities(tmp_path / "m") == "frame_text"

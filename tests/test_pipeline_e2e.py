@@ -2,8 +2,10 @@
 
 It runs the real stage scripts through ``dvc repro`` (demo corpus -> frames -> ASR -> cues ->
 prompts -> teacher -> MSKD -> ablations -> exits -> evaluation) with tiny sizes, then checks what a
-user relies on: metrics are written, a second ``dvc repro`` re-runs nothing, and changing
-``ee.threshold`` re-runs only the stages that read it (no training).
+user relies on: metrics are written, a second ``dvc repro`` re-runs nothing, a rerun from scratch
+reproduces every tracked file byte for byte (so ``git status`` stays clean), changing
+``ee.threshold`` re-runs only the stages that read it (no training), and a code edit in the
+trainer retrains instead of resuming the old checkpoint.
 """
 
 from __future__ import annotations
@@ -93,12 +95,35 @@ def test_pipeline_runs_and_is_reproducible(mini_repo: tuple[Path, dict]) -> None
 
 
 @pytest.mark.slow
-def test_threshold_change_reruns_only_evaluation(mini_repo: tuple[Path, dict]) -> None:
+def test_rerun_from_scratch_leaves_git_clean(mini_repo: tuple[Path, dict]) -> None:
     work, env = mini_repo
     _run(["git", "add", "-A"], work, env)
-    _run(["git", "commit", "-qm", "after repro", "--allow-empty"], work, env)
+    _run(["git", "commit", "-qm", "after repro"], work, env)
+    for out in ("data", "models", "scores", "dvclive", "metrics", "plots", "checkpoints", "reports"):
+        shutil.rmtree(work / out, ignore_errors=True)
+    _run(["dvc", "repro", "--no-run-cache"], work, env)
+    status = _run(["git", "status", "--porcelain"], work, env).stdout
+    assert not status, f"a rerun from scratch changed tracked files:\n{status}"
+
+
+@pytest.mark.slow
+def test_threshold_change_reruns_only_evaluation(mini_repo: tuple[Path, dict]) -> None:
+    work, env = mini_repo
     exp = _run(["dvc", "exp", "run", "-S", "ee.threshold=0.7"], work, env)
     ran = _ran_stages(exp.stdout)
     assert ran and ran <= {"evaluate", "results"}, f"threshold change re-ran {sorted(ran)}"
     diff = _run(["dvc", "metrics", "diff", "--json"], work, env).stdout
     assert "metrics/eval.json" in diff
+    _run(["git", "checkout", "--", "."], work, env)
+
+
+@pytest.mark.slow
+def test_code_edit_in_the_trainer_retrains(mini_repo: tuple[Path, dict]) -> None:
+    work, env = mini_repo
+    trainer = work / "deevisum" / "distill" / "trainer.py"
+    trainer.write_text(trainer.read_text() + "\n# an edit\n")
+    status = _run(["dvc", "status", "finetune_teacher"], work, env).stdout
+    assert "deevisum/distill" in status, status
+    run = _run(["dvc", "repro", "-s", "finetune_teacher"], work, env)
+    assert _ran_stages(run.stdout) == {"finetune_teacher"}
+    assert "resuming" not in run.stdout + run.stderr, "the trainer resumed a checkpoint made by other code"

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from fractions import Fraction
 from pathlib import Path
 
 import h5py
@@ -14,21 +15,13 @@ import pytest
 import scipy.io.wavfile
 import yaml
 
-from deevisum.datasets import VideoAnnotation
+from deevisum.config import PromptsParams
+from deevisum.data.benchmarks import VideoAnnotation
+from deevisum.data.examples import build_examples, second_targets
+from deevisum.data.frames_store import StoredVideo, read_index, write_video
+from deevisum.data.prompts import MAX_WORD_CHARS, prompt_fields, render_prompt, speech_words
+from deevisum.data.splits import make_splits, select_fold
 from deevisum.io import InputError
-from deevisum.params import PromptsParams
-from deevisum.prompts import (
-    MAX_WORD_CHARS,
-    build_examples,
-    make_splits,
-    prompt_fields,
-    read_frames_index,
-    render_prompt,
-    second_bounds,
-    second_targets,
-    select_fold,
-    speech_words,
-)
 
 P = PromptsParams()
 EXAMPLE = {
@@ -46,7 +39,7 @@ def annotation(scores: list[list[float]], kind: str = "scores") -> VideoAnnotati
 def test_second_targets_from_hand_made_annotations() -> None:
     # fps 2: second 0 = frames 0-1, second 1 = frames 2-3, second 2 = frame 4 (partial last second)
     ann = annotation([[1, 2, 5, 5, 3], [2, 2, 4, 5, 3], [5, 4, 1, 1, 4]])
-    dist, target, mean = second_targets(ann, 2.0, 3)
+    dist, target, mean = second_targets(ann, Fraction(2), 3)
     # per-user second scores: s0 = [1.5->2, 2, 4.5->5], s1 = [5, 4.5->5, 1], s2 = [3, 3, 4]
     np.testing.assert_allclose(dist.sum(axis=1), 1.0)
     np.testing.assert_allclose(dist[0], [0, 2 / 3, 0, 0, 1 / 3])
@@ -58,21 +51,32 @@ def test_second_targets_from_hand_made_annotations() -> None:
 def test_targets_round_half_up_and_fractional_fps() -> None:
     ann = annotation([[2, 3, 3, 4, 4]] * 2)
     # fps 2.5: seconds cover frames [0, 2) and [2, 5)
-    dist, target, mean = second_targets(ann, 2.5, 2)
+    dist, target, mean = second_targets(ann, Fraction(5, 2), 2)
     assert target.tolist() == [3, 4]  # means 2.5 and 3.67: half rounds up
     np.testing.assert_allclose(mean, [3, 4])
 
 
 def test_selection_annotations_map_to_1_and_5() -> None:
-    dist, target, _ = second_targets(annotation([[0, 0, 1, 1], [0, 1, 1, 1]], kind="selection"), 2.0, 2)
+    dist, target, _ = second_targets(annotation([[0, 0, 1, 1], [0, 1, 1, 1]], kind="selection"), Fraction(2), 2)
     np.testing.assert_allclose(dist, [[0.5, 0, 0.5, 0, 0], [0, 0, 0, 0, 1]])
     assert target.tolist() == [2, 5]  # second 0: users score 1 and 3
 
 
-def test_second_bounds_exact_for_ntsc_rates() -> None:
-    bounds = second_bounds(30000 / 1001, 1002, 10**6)
-    assert bounds[1001] == 30000 and bounds[1] == 29
-    assert second_bounds(15.0, 4, 50).tolist() == [0, 15, 30, 45, 50]
+def test_second_targets_exact_for_ntsc_rates() -> None:
+    # 30000/1001 fps: second 1000 is frames [29970, 30000), second 1001 starts at frame 30000 exactly
+    # (one frame early and its target would be the mean of 1 and 5). 30001 frames: 1002 seconds,
+    # the last one frame 30000 alone.
+    scores = np.full(30001, 3.0)
+    scores[29970:30000] = 1
+    scores[30000] = 5
+    _, target, mean = second_targets(annotation([scores.tolist()]), Fraction(30000, 1001), 1002)
+    assert len(target) == 1002
+    assert target[1000] == 1 and target[1001] == 5 and mean[1001] == 5
+    assert (target[:1000] == 3).all()
+    # second 0 is frames [0, 29): 29 frames, not 30
+    first = np.full(30001, 3.0)
+    first[:29] = 1
+    assert second_targets(annotation([first.tolist()]), Fraction(30000, 1001), 2)[1].tolist() == [1, 3]
 
 
 SEGMENTS = [
@@ -123,7 +127,7 @@ def test_render_prompt_for_each_modality_subset() -> None:
 def test_build_examples_one_per_second() -> None:
     ann = annotation([[1, 1, 5, 5, 3, 3]] * 3)
     cues = [{"second": i, "text": t} for i, t in enumerate(["none", "loud, speech", "quiet"])]
-    examples = build_examples(ann, 3, 2.0, SEGMENTS, cues, P)
+    examples = build_examples(ann, 3, Fraction(2), SEGMENTS, cues, P)
     assert [ex["second"] for ex in examples] == [0, 1, 2]
     assert set(examples[0]) == {
         "video_id", "second", "category", "title", "speech", "audio", "prompt", "target_dist", "target", "mean"
@@ -134,7 +138,7 @@ def test_build_examples_one_per_second() -> None:
         assert ex["prompt"] == render_prompt(ex, P.template)
         assert sum(ex["target_dist"]) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="2 cue entries for 3 seconds"):
-        build_examples(ann, 3, 2.0, SEGMENTS, cues[:2], P)
+        build_examples(ann, 3, Fraction(2), SEGMENTS, cues[:2], P)
 
 
 def test_prompt_fields_fill_missing_text_with_none() -> None:
@@ -185,18 +189,19 @@ def test_splits_reject_impossible_configs() -> None:
 def test_read_frames_index(tmp_path: Path) -> None:
     path = tmp_path / "frames.h5"
     with h5py.File(path, "w") as f:
-        g = f.create_group("abc")
-        g.attrs.update(fps=15.0, n_frames=100, duration=100 / 15, n_seconds=7)
-    assert read_frames_index(path) == {"abc": (7, 15.0)}
+        write_video(f, "abc", Fraction(15), 100, np.zeros((7, 4, 4, 3), np.uint8))  # ceil(100 / 15) = 7 seconds
+    assert read_index(path) == {"abc": StoredVideo("abc", Fraction(15), 100, 7)}
     with pytest.raises(InputError, match="run extract_frames"):
-        read_frames_index(tmp_path / "missing.h5")
+        read_index(tmp_path / "missing.h5")
 
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _stage(name: str, cwd: Path) -> None:
-    subprocess.run([sys.executable, str(REPO / "stages" / f"{name}.py")], cwd=cwd, check=True, capture_output=True)
+def _stage(name: str, cwd: Path, **paths: str) -> None:
+    """Run ``stages/<name>.py`` in ``cwd`` (it reads params.yaml there) with dvc.yaml's ``--<path>`` arguments."""
+    args = [a for k, v in paths.items() for a in (f"--{k}", v)]
+    subprocess.run([sys.executable, str(REPO / "stages" / f"{name}.py"), *args], cwd=cwd, check=True, capture_output=True)
 
 
 def test_cues_and_prompt_stages_skip_a_video_without_audio(tmp_path: Path) -> None:
@@ -217,7 +222,7 @@ def test_cues_and_prompt_stages_skip_a_video_without_audio(tmp_path: Path) -> No
     (processed / "audio").mkdir(parents=True)
     with h5py.File(processed / "frames.h5", "w") as f:
         for v in ids:
-            f.create_group(v).attrs.update(fps=float(fps), n_frames=n_frames, duration=n_frames / fps, n_seconds=3)
+            write_video(f, v, Fraction(fps), n_frames, np.zeros((3, 4, 4, 3), np.uint8))
     audio = (0.01 * np.random.default_rng(0).standard_normal(int(16000 * n_frames / fps)) * 32767).astype(np.int16)
     audio[16000 : 16000 + 4000] = 20000  # a loud block in second 1
     for v in ids[:3]:
@@ -225,14 +230,18 @@ def test_cues_and_prompt_stages_skip_a_video_without_audio(tmp_path: Path) -> No
     segment = {"start": 0.2, "end": 1.0, "text": "hello there", "no_speech_prob": 0.1, "avg_logprob": -0.2}
     (processed / "transcripts.json").write_text(json.dumps({v: [segment] for v in ids[:3]} | {"d4": []}))
 
-    _stage("audio_cues", tmp_path)
+    d = "data/processed"
+    _stage("audio_cues", tmp_path, frames=f"{d}/frames.h5", audio=f"{d}/audio", transcripts=f"{d}/transcripts.json",
+           out=f"{d}/cues.json", report=f"{d}/audio_cues_report.json")
     cues = json.loads((processed / "cues.json").read_text())
     assert sorted(cues) == ids[:3] and all(len(c) == 3 for c in cues.values())
     assert "loud" in cues["a1"][1]["text"] and cues["a1"][0]["speech"] and not cues["a1"][2]["speech"]
     report = json.loads((processed / "audio_cues_report.json").read_text())
     assert [s["item"] for s in report["skipped"]] == ["d4"] and "d4.wav" in report["skipped"][0]["path"]
 
-    _stage("build_prompts", tmp_path)
+    _stage("build_prompts", tmp_path, dataset="bench", frames=f"{d}/frames.h5", transcripts=f"{d}/transcripts.json",
+           cues=f"{d}/cues.json", out=f"{d}/examples.jsonl", splits=f"{d}/splits.json",
+           report=f"{d}/build_prompts_report.json")
     examples = [json.loads(line) for line in (processed / "examples.jsonl").read_text().splitlines()]
     assert [(e["video_id"], e["second"]) for e in examples] == [(v, s) for v in ids[:3] for s in range(3)]
     assert examples[0]["speech"] == "hello there" and examples[0]["target"] == 1 and examples[1]["target"] == 2

@@ -9,8 +9,7 @@ from tiny_vlm import tiny_model
 from tokenizers import Tokenizer, models
 from transformers import PreTrainedTokenizerFast
 
-from deevisum.models import build_vlm
-from deevisum.scoring import (
+from deevisum.models.scoring import (
     ANSWER_POSITION,
     answer_logits,
     answer_token_ids,
@@ -20,7 +19,8 @@ from deevisum.scoring import (
     generate_scores,
     score_examples,
 )
-from deevisum.tokenizer import train_tokenizer
+from deevisum.models.tokenizer import train_tokenizer
+from deevisum.models.vlm import build_vlm
 
 WORDS = "score importance 1 to 5 category sports title match speech hello audio loud quiet none".split()
 

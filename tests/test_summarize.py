@@ -6,18 +6,27 @@ import json
 import os
 import shutil
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from deevisum.evaluation.knapsack import knapsack
+from deevisum.app.outputs import (
+    SummaryResult,
+    check_output,
+    cut_video,
+    report_paths,
+    write_outputs,
+)
+from deevisum.data.video import probe
 from deevisum.io import InputError
-from deevisum.summarize import SummaryResult, check_output, cut_video, report_paths, write_outputs
+from deevisum.summary.knapsack import knapsack
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 
 FPS, W, H, SECONDS = 10, 64, 48, 8
+RATE = Fraction(FPS)
 
 
 def _brightness_video(path: Path, audio: bool = True, start: float = 0.0) -> Path:
@@ -53,6 +62,7 @@ def _result(selected: list[int]) -> SummaryResult:
     shots = [(0.0, 2.0), (2.0, 3.0), (3.0, 6.0), (6.0, 8.0)]
     scores = [float(1 + (i * 7) % 5) for i in range(SECONDS)]
     return SummaryResult(duration=float(SECONDS), scores=scores, shots=shots,
+                         shot_frames=[(round(s * FPS), round(e * FPS)) for s, e in shots],
                          shot_scores=[float(np.mean(scores[int(s):int(e)])) for s, e in shots], selected=selected)
 
 
@@ -60,7 +70,7 @@ def _result(selected: list[int]) -> SummaryResult:
 def test_cut_keeps_exactly_the_selected_seconds_with_audio(start: float, tmp_path: Path) -> None:
     video = _brightness_video(tmp_path / "in.mp4", start=start)
     out = tmp_path / "cut.mp4"
-    cut_video(video, [(2.0, 3.0), (6.0, 8.0)], out, has_audio=True, fps=FPS)
+    cut_video(video, [(2 * FPS, 3 * FPS), (6 * FPS, 8 * FPS)], RATE, out, has_audio=True)  # frame ranges
     info = _probe(out)
     assert sorted(s["codec_type"] for s in info["streams"]) == ["audio", "video"]
     assert float(info["format"]["duration"]) == pytest.approx(3.0, abs=0.1)
@@ -73,14 +83,14 @@ def test_cut_keeps_exactly_the_selected_seconds_with_audio(start: float, tmp_pat
 def test_cut_without_audio_stream(tmp_path: Path) -> None:
     silent = _brightness_video(tmp_path / "silent.mp4", audio=False)
     out = tmp_path / "cut.mp4"
-    cut_video(silent, [(0.0, 1.0)], out, has_audio=False, fps=FPS)
+    cut_video(silent, [(0, FPS)], RATE, out, has_audio=False)
     assert [s["codec_type"] for s in _probe(out)["streams"]] == ["video"]
 
 
 def test_write_outputs_writes_video_png_json(video: Path, tmp_path: Path) -> None:
     out = tmp_path / "sub" / "summary.mp4"
     result = _result([1, 3])
-    write_outputs(video, out, result, has_audio=True, fps=FPS, title="demo")
+    write_outputs(video, out, result, has_audio=True, rate=RATE, title="demo")
     png, js = report_paths(out)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = json.loads(js.read_text())
@@ -97,7 +107,7 @@ def test_failed_cut_leaves_no_partial_output(tmp_path: Path) -> None:
     broken.write_bytes(b"not a video")
     out = tmp_path / "out" / "summary.mp4"
     with pytest.raises(InputError, match="broken.mp4"):
-        write_outputs(broken, out, _result([0]), has_audio=False, fps=FPS, title="x")
+        write_outputs(broken, out, _result([0]), has_audio=False, rate=RATE, title="x")
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
 
 
@@ -135,11 +145,11 @@ def test_check_output_refuses_read_only_directory(video: Path, tmp_path: Path, m
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A tiny PaliGemma student (+ its tokenizer/processor), random exit heads and a random whisper."""
-    from deevisum.asr import build_random_checkpoint
-    from deevisum.early_exit import ExitConfig, ExitHeads, save_exit_heads
-    from deevisum.models import build_vlm, save_vlm
-    from deevisum.params import ModelParams, WhisperBuildParams
-    from deevisum.tokenizer import train_tokenizer
+    from deevisum.config import ModelParams, WhisperBuildParams
+    from deevisum.data.asr import build_random_checkpoint
+    from deevisum.early_exit.heads import ExitConfig, ExitHeads, save_exit_heads
+    from deevisum.models.tokenizer import train_tokenizer
+    from deevisum.models.vlm import build_vlm, save_vlm
 
     root = tmp_path_factory.mktemp("models")
     words = "score importance 1 to 5. category: none. title: demo. speech: none. audio: loud, quiet, sudden sound, speech."
@@ -161,7 +171,7 @@ def params_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project's params with the tiny models' image size, a short whisper decode and fine KTS shots."""
     import yaml
 
-    from deevisum.params import load_params, to_dict
+    from deevisum.config import load_params, to_dict
 
     p = to_dict(load_params(Path(__file__).resolve().parents[1] / "params.yaml"))
     p["frames"]["image_size"] = 32
@@ -173,7 +183,7 @@ def params_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _summarize(video: Path, out: Path, models: dict[str, Path], params: Path, *extra: str) -> int:
-    from deevisum.cli import main
+    from deevisum.app.cli import main
 
     return main(["summarize", str(video), "-o", str(out), "--student", str(models["student"]), "--exits",
                  str(models["exits"]), "--asr-model", str(models["asr"]), "--params", str(params), *extra])
@@ -194,10 +204,14 @@ def test_summarize_demo_video_end_to_end(mini_corpus: Path, tiny_models: dict, p
     assert all(a[1] == b[0] for a, b in zip(shots, shots[1:]))
     chosen = report["segments"]
     assert chosen and 0 < report["summary_seconds"] <= 0.5 * report["duration"] + 1e-6
-    # the selection is the evaluation's knapsack over the shot scores, capacity floor(budget * frames)
-    fps = 15
-    lengths = np.array([round((e - s) * fps) for s, e in shots])
-    best = knapsack(np.array([s["score"] for s in report["shots"]]), lengths, int(0.5 * round(report["duration"] * fps)))
+    # the selection is the evaluation's knapsack over the shots (lengths in frames of the video's exact
+    # rate), capacity floor(budget * frames); a shot is worth its mean score, times its length under
+    # the default summarize.shot_value "total"
+    rate = probe(video).frame_rate
+    lengths = np.array([round((e - s) * rate) for s, e in shots])
+    values = np.array([s["score"] for s in report["shots"]])
+    assert report["settings"]["shot_value"] == "total"
+    best = knapsack(values * lengths, lengths, int(0.5 * round(report["duration"] * rate)))
     assert [s["shot"] for s in chosen] == best.tolist()
     info = _probe(out)
     assert sorted(s["codec_type"] for s in info["streams"]) == ["audio", "video"]

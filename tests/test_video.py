@@ -1,4 +1,4 @@
-"""deevisum.video on small videos made with ffmpeg's lavfi sources (testsrc, geq, sine)."""
+"""deevisum.data.video on small videos made with ffmpeg's lavfi sources (testsrc, geq, sine)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deevisum.datasets import VideoAnnotation
+from deevisum.data.benchmarks import VideoAnnotation
+from deevisum.data.video import VideoInfo, check_annotation, extract_audio, probe, read_frames_1fps
 from deevisum.io import InputError
-from deevisum.video import VideoInfo, check_annotation, extract_audio, probe, read_frames_1fps, second_frames
+from deevisum.timebase import middle_frames
 
 S = 8
 
@@ -112,7 +113,7 @@ RATES = [Fraction(15), Fraction(30000, 1001), Fraction(25), Fraction(2), Fractio
 @pytest.mark.parametrize("n_frames", [1, 14, 15, 16, 301])
 def test_second_frame_is_the_middle_one_inside_its_second(rate, n_frames):
     info = VideoInfo(rate, n_frames, 8, 8, True)
-    idx = second_frames(info)
+    idx = middle_frames(info.frame_rate, info.n_frames)
     assert len(idx) == math.ceil(n_frames / rate)
     for i, n in enumerate(idx):
         lo, hi = math.floor(i * rate), min(math.floor((i + 1) * rate), n_frames)
@@ -125,7 +126,7 @@ def test_read_frames_returns_the_second_frames(name, videos):
     info = probe(videos[name])
     frames = read_frames_1fps(videos[name], info, S)
     assert frames.dtype == np.uint8 and frames.shape == (info.n_seconds, S, S, 3)
-    np.testing.assert_array_equal(frames, decode_all(videos[name])[second_frames(info)])
+    np.testing.assert_array_equal(frames, decode_all(videos[name])[middle_frames(info.frame_rate, info.n_frames)])
 
 
 def test_read_frames_short_decode_is_input_error(videos):

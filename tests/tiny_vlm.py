@@ -7,12 +7,16 @@ so a tiny model learns it in a few steps and tests can check that losses decreas
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 
-from deevisum.params import ModelParams, TrainParams
+from deevisum.config import ModelParams, TrainParams
+from deevisum.data.examples import ProcessedData
+from deevisum.data.frames_store import write_video
 
 TEMPLATE = "score importance 1 to 5. category: {category}. title: {title}. speech: {speech}. audio: {audio}."
 CUES = {1: "silent", 2: "quiet", 3: "calm", 4: "loud", 5: "cheering"}
@@ -30,27 +34,41 @@ def tiny_train(**overrides) -> TrainParams:
     return TrainParams(**(base | overrides))
 
 
-def write_corpus(root: Path, n_videos: int = 4, seconds: int = 10, image_size: int = 32, fps: float = 15.0) -> None:
+def processed(root: Path) -> ProcessedData:
+    """The processed dataset :func:`write_corpus` writes under ``root``."""
+    out = Path(root) / "data" / "processed"
+    return ProcessedData(out / "examples.jsonl", out / "splits.json", out / "frames.h5")
+
+
+def write_corpus(root: Path, n_videos: int = 4, seconds: int = 10, image_size: int = 32,
+                 rate: Fraction = Fraction(15)) -> ProcessedData:
     """``data/processed/{examples.jsonl,frames.h5,splits.json}`` under ``root``."""
     rng = np.random.default_rng(0)
-    out = root / "data" / "processed"
-    out.mkdir(parents=True, exist_ok=True)
+    data = processed(root)
+    data.examples_file.parent.mkdir(parents=True, exist_ok=True)
     ids = [f"vid{i}" for i in range(n_videos)]
     rows = []
-    with h5py.File(out / "frames.h5", "w") as h5:
+    with h5py.File(data.frames_file, "w") as h5:
         for vid in ids:
             targets = rng.integers(1, 6, seconds)
             frames = np.zeros((seconds, image_size, image_size, 3), np.uint8)
             frames += (targets * 50)[:, None, None, None].astype(np.uint8)
-            g = h5.create_group(vid)
-            g.create_dataset("frames", data=frames)
-            g.attrs.update(fps=fps, n_frames=int(seconds * fps), duration=float(seconds), n_seconds=seconds)
+            write_video(h5, vid, rate, int(seconds * rate), frames)
             for s, t in enumerate(targets):
                 ex = {"video_id": vid, "second": s, "category": "sports", "title": f"match {vid}",
                       "speech": "hello there", "audio": CUES[int(t)]}
                 dist = [0.0] * 5
                 dist[int(t) - 1] = 1.0
                 rows.append(ex | {"prompt": TEMPLATE.format(**ex), "target_dist": dist, "target": int(t), "mean": float(t)})
-    (out / "examples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    data.examples_file.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     split = {"train": ids[:-2], "val": ids[-2:-1], "test": ids[-1:]}
-    (out / "splits.json").write_text(json.dumps({"n_folds": 1, "fold": 0, "folds": [split], **split}), encoding="utf-8")
+    data.splits_file.write_text(json.dumps({"n_folds": 1, "fold": 0, "folds": [split], **split}), encoding="utf-8")
+    return data
+
+
+def read_curves(directory: Path) -> pd.DataFrame:
+    """A dvclive curves folder (``deevisum.tracking.write_curves``) as one table, one row per epoch."""
+    tables = [pd.read_csv(f, sep="\t").set_index("step") for f in sorted((Path(directory) / "plots" / "metrics").glob("*.tsv"))]
+    assert tables, f"no curves in {directory}"
+    out = pd.concat(tables, axis=1)
+    return out.rename_axis("epoch").reset_index()

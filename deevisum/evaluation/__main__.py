@@ -2,6 +2,6 @@
 
 import sys
 
-from deevisum.cli import main
+from deevisum.app.cli import main
 
 sys.exit(main(["evaluate", *sys.argv[1:]]))

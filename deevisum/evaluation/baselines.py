@@ -15,11 +15,21 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from tqdm import tqdm
 
-from deevisum.datasets import Benchmark
-from deevisum.evaluation.context import METRICS, VideoContext, build_context, f1_metrics, score_video
-from deevisum.evaluation.metrics import f1_against, pairwise_kendall_taus, pairwise_spearman_rhos
+from deevisum.config import EvaluateParams
+from deevisum.data.benchmarks import Benchmark
+from deevisum.evaluation.context import (
+    METRICS,
+    VideoContext,
+    build_context,
+    f1_metrics,
+    score_video,
+)
+from deevisum.evaluation.metrics import (
+    f1_against,
+    pairwise_kendall_taus,
+    pairwise_spearman_rhos,
+)
 from deevisum.evaluation.stats import summarize
-from deevisum.params import EvaluateParams
 
 
 def human_metrics(ctx: VideoContext) -> dict[str, float]:

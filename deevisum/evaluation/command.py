@@ -7,13 +7,13 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from deevisum.datasets import read_benchmark
+from deevisum.config import EvaluateParams, load_params
+from deevisum.data.benchmarks import read_benchmark
 from deevisum.evaluation.baselines import baselines
 from deevisum.evaluation.context import METRICS, evaluation_shots
 from deevisum.evaluation.protocol import evaluate_scores
 from deevisum.evaluation.scores import read_scores
 from deevisum.io import InputError, write_json
-from deevisum.params import EvaluateParams, load_params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

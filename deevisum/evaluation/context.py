@@ -12,12 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
-from deevisum.datasets import Benchmark, VideoAnnotation
-from deevisum.evaluation.metrics import RankedAnnotators, f1_against, kendall_taus, keyshot_summaries, spearman_rhos
+from deevisum.config import EvaluateParams
+from deevisum.data.benchmarks import Benchmark, VideoAnnotation
+from deevisum.data.frames_store import read_videos
+from deevisum.evaluation.metrics import (
+    RankedAnnotators,
+    f1_against,
+    kendall_taus,
+    spearman_rhos,
+)
 from deevisum.evaluation.scores import VideoScores
-from deevisum.evaluation.shots import check_shots, fixed_shots, kts_shots_from_h5
 from deevisum.io import InputError
-from deevisum.params import EvaluateParams
+from deevisum.summary.keyshots import keyshot_summaries
+from deevisum.summary.shots import check_shots, fixed_shots, frame_features, kts_shots
 
 METRICS = ("f1", "f1_mean", "f1_max", "kendall_tau", "spearman_rho")
 """Per-video and aggregate metric names; ``f1`` follows the dataset's convention (mean or max)."""
@@ -63,10 +70,12 @@ def resolve_shots(
 
 
 def evaluation_shots(params: EvaluateParams, frames_h5: str | Path | None, video_ids: list[str] | None = None) -> dict[str, np.ndarray] | None:
-    """The shots a stage passes to ``evaluate_scores``: KTS over ``frames_h5`` under ``shots: kts``, else None."""
+    """The shots a stage passes to ``evaluate_scores``: KTS over ``frames_h5`` (all videos, or ``video_ids``)
+    under ``shots: kts``, else None."""
     if params.shots != "kts" or frames_h5 is None:
         return None
-    return kts_shots_from_h5(frames_h5, params.kts_max_shots, params.kts_vmax, video_ids)
+    return {meta.video_id: kts_shots(frame_features(frames), meta.n_frames, meta.rate, params.kts_max_shots, params.kts_vmax)
+            for meta, frames in read_videos(frames_h5, video_ids)}
 
 
 def reference_summaries(video: VideoAnnotation, shots: np.ndarray, params: EvaluateParams) -> np.ndarray:

@@ -1,49 +1,18 @@
-"""Per-video metrics: keyshot summaries, F1 against reference summaries, rank correlations.
+"""Per-video metrics: F1 of a keyshot summary against reference summaries, rank correlations.
 
-Keyshot F1 as vsumm-reinforce/DSNet compute it: shot score = mean frame score in the shot,
-exact 0/1 knapsack on shot lengths with capacity floor(budget * n_frames), F1 = 2PR/(P+R)
-of the frame-level overlap, 0 when nothing overlaps. Rank correlation as Otani et al.
+Keyshot F1 as vsumm-reinforce/DSNet compute it: the summary from
+:func:`deevisum.summary.keyshots.keyshot_summaries`, F1 = 2PR/(P+R) of the frame-level
+overlap, 0 when nothing overlaps. Rank correlation as Otani et al.
 (CVPR 2019): Kendall tau-b and Spearman rho between predicted and annotator frame scores
 (tau-b on ranks equals tau-b on the values, ranking being monotone, so no re-ranking is done).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from scipy.stats import kendalltau, rankdata
-
-from deevisum.evaluation.knapsack import knapsack_batch
-
-
-def shot_means(frame_scores: np.ndarray, shots: np.ndarray) -> np.ndarray:
-    """Mean score of each shot; ``frame_scores`` (..., n_frames) -> (..., n_shots)."""
-    sums = np.add.reduceat(np.asarray(frame_scores, dtype=np.float64), shots[:, 0], axis=-1)
-    return sums / (shots[:, 1] - shots[:, 0])
-
-
-def keyshot_summaries(
-    frame_scores: np.ndarray, shots: np.ndarray, budget: float, value: Literal["mean", "total"] = "mean"
-) -> np.ndarray:
-    """Knapsack keyshot summaries (B, n_frames) bool for score rows (B, n_frames) sharing ``shots``.
-
-    ``value="mean"`` is the field's convention (a shot is worth its mean frame score), which every
-    F1 here uses; it favours many short shots over one long important one. ``"total"`` (mean x
-    length: the importance a shot contains) picks the most important content for a viewer.
-    """
-    frame_scores = np.atleast_2d(frame_scores)
-    n_frames = frame_scores.shape[1]
-    lengths = shots[:, 1] - shots[:, 0]
-    values = shot_means(frame_scores, shots)
-    if value == "total":
-        values = values * lengths
-    elif value != "mean":
-        raise ValueError(f"shot value must be 'mean' or 'total', got {value!r}")
-    packed = knapsack_batch(values, lengths, math.floor(budget * n_frames))
-    return np.repeat(packed, lengths, axis=1)
 
 
 def f1_against(summary: np.ndarray, references: np.ndarray) -> np.ndarray:

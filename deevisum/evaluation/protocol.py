@@ -7,13 +7,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from deevisum.datasets import Benchmark
+from deevisum.config import EvaluateParams
+from deevisum.data.benchmarks import Benchmark
 from deevisum.evaluation.baselines import baseline_blocks, protocol
 from deevisum.evaluation.context import build_context, score_video
 from deevisum.evaluation.scores import expand_scores, parse_scores
 from deevisum.evaluation.stats import summarize
 from deevisum.io import BadInputReport, InputError
-from deevisum.params import EvaluateParams
 
 
 def evaluate_scores(
@@ -28,7 +28,7 @@ def evaluate_scores(
 ) -> dict:
     """Score predictions (a decoded scores file, or ``read_scores``' result) for any benchmark.
 
-    ``shots`` (video id -> [start, end) frames, e.g. from ``kts_shots_from_h5``) take precedence
+    ``shots`` (video id -> [start, end) frames, e.g. from ``evaluation_shots``) take precedence
     over ``params.shots``. A bad video raises ``InputError`` naming ``source`` and the video, or,
     with ``bad`` (a ``BadInputReport``), is recorded there and left out. Baselines are computed
     on exactly the videos that were scored.

@@ -1,0 +1,506 @@
+"""The one typed params schema of the pipeline, loaded from ``params.yaml``.
+
+Each DVC stage reads only its own section(s) and declares them in ``dvc.yaml``, so DVC
+re-runs a stage exactly when a param it uses changes (``dvc exp run -S ee.threshold=0.7``
+re-runs only evaluation). Unknown keys are an error: a typo in params.yaml must not be
+silently ignored. Every value is checked against its type hint and declared bounds when a
+dataclass is constructed (from YAML or in code), so a bad value fails at load, naming its key,
+instead of deep inside a stage. The dataclass defaults equal ``params.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import operator
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+import yaml
+
+
+class ParamsError(ValueError):
+    """A bad param: ``params: <dotted key> = <value>: <what is allowed>``."""
+
+    def __init__(self, key: str, value: Any, reason: str) -> None:
+        super().__init__(f"params: {key} = {value!r}: {reason}")
+        self.key, self.value, self.reason = key, value, reason
+
+
+_BOUNDS = {"ge": (operator.ge, ">="), "gt": (operator.gt, ">"), "le": (operator.le, "<="), "lt": (operator.lt, "<")}
+
+
+def bounded(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+            lt: float | None = None) -> Any:
+    """A field whose number (each element, for a list) must lie within the bounds, declared next to it."""
+    metadata = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None}
+    if isinstance(default, list):
+        return field(default_factory=default.copy, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _coerce(key: str, value: Any, hint: Any, bounds: Mapping[str, float]) -> Any:
+    """``value`` checked against type ``hint`` and ``bounds``; ints and float strings ("2e-3", which
+    PyYAML leaves a string) become floats for float fields."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+        return _coerce(key, value, hint, bounds)
+    if origin is Literal:
+        if value not in args:
+            raise ParamsError(key, value, "must be one of " + ", ".join(map(repr, args)))
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ParamsError(key, value, "must be a list")
+        return [_coerce(f"{key}[{i}]", v, args[0], bounds) for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, hint):
+            raise ParamsError(key, value, "must be a mapping")
+        return value
+    if hint is bool or hint is str:
+        if not isinstance(value, hint):
+            raise ParamsError(key, value, "must be true or false" if hint is bool else "must be a string")
+        return value
+    if hint is int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamsError(key, value, "must be an integer")
+    elif hint is float:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            raise ParamsError(key, value, "must be a number")
+        value = float(value)
+    else:
+        raise TypeError(f"params schema: unsupported type {hint!r} of {key}")
+    for name, bound in bounds.items():
+        check, symbol = _BOUNDS[name]
+        if not check(value, bound):
+            raise ParamsError(key, value, f"must be {symbol} {bound}")
+    return value
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+class _Section:
+    """Base of every params dataclass: validates all fields on construction, from YAML or in code."""
+
+    _section: ClassVar[str] = ""
+    """Dotted key of the section in params.yaml, naming the fields in error messages."""
+
+    def __post_init__(self) -> None:
+        hints = _hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            setattr(self, f.name, _coerce(self._key(f.name), getattr(self, f.name), hints[f.name], f.metadata))
+
+    def _key(self, name: str) -> str:
+        return f"{self._section}.{name}" if self._section else name
+
+    def _require(self, ok: bool, name: str, reason: str) -> None:
+        """A cross-field check, reported on the field ``name`` (a dotted path below this section)."""
+        if not ok:
+            raise ParamsError(self._key(name), operator.attrgetter(name)(self), reason)
+
+
+@dataclass
+class DataParams(_Section):
+    """Where the benchmark lives and how bad inputs are handled."""
+
+    _section = "data"
+    dataset: Literal["tvsum", "summe"] = "tvsum"
+    """Layout of ``dataset_dir``: TVSum release (video/, data/*.tsv) or SumMe (videos/, GT/)."""
+    dataset_dir: str = "data/demo"
+    """Root folder of the dataset; the demo corpus by default, a downloaded TVSum to reproduce the paper."""
+    on_error: Literal["stop", "skip"] = "skip"
+    """On a bad video: stop before writing anything, or skip it, record it in the report and go on.
+    A bad annotation file (e.g. a non-UTF-8 title) concerns every video and always stops."""
+
+
+@dataclass
+class DemoParams(_Section):
+    """The generated demo corpus (TVSum layout) that makes the pipeline runnable offline."""
+
+    _section = "demo"
+    seed: int = bounded(0, ge=0)
+    """Same seed -> byte-identical corpus (videos, annotations, events)."""
+    n_videos: int = bounded(12, ge=1)
+    min_seconds: int = bounded(40, ge=1)
+    """Shortest video length in whole seconds (lengths are drawn uniformly in [min, max])."""
+    max_seconds: int = bounded(90, ge=1)
+    width: int = bounded(160, ge=16)
+    """Frame width in pixels (even: H.264 yuv420p needs even sizes; >= 16 for the drawn objects)."""
+    height: int = bounded(120, ge=16)
+    """Frame height in pixels (even)."""
+    fps: int = bounded(15, ge=1)
+    sample_rate: int = bounded(16000, ge=8000)
+    """Audio sample rate of the synthesized soundtrack (Hz)."""
+    n_annotators: int = bounded(20, ge=1)
+    """Simulated annotators per video, 20 as in TVSum."""
+    segment_seconds: int = bounded(2, ge=1)
+    """Annotators rate segments of this length, as TVSum's did (constant over ~2 s)."""
+    min_shot_seconds: float = bounded(3.0, gt=0)
+    """Shortest shot (hard cut to a new background after each shot)."""
+    max_shot_seconds: float = bounded(10.0, gt=0)
+    annotator_bias: float = bounded(0.5, ge=0)
+    """Std of each annotator's constant offset on the 1..5 scale (some rate high, some low)."""
+    annotator_noise: float = bounded(1.2, ge=0)
+    """Mean std of each annotator's per-segment rating noise on the 1..5 scale."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._require(self.min_seconds <= self.max_seconds, "min_seconds",
+                      f"must be <= max_seconds ({self.max_seconds})")
+        self._require(self.min_shot_seconds <= self.max_shot_seconds, "min_shot_seconds",
+                      f"must be <= max_shot_seconds ({self.max_shot_seconds})")
+        for name in ("width", "height"):
+            self._require(getattr(self, name) % 2 == 0, name, "must be even (H.264 yuv420p)")
+
+
+@dataclass
+class FramesParams(_Section):
+    """Frame sampling: one frame per second (the one on screen mid-second), resized for the vision tower."""
+
+    _section = "frames"
+    image_size: int = bounded(32, ge=1)
+    """Square side in pixels (PaliGemma2: 224; the tiny demo models: 32); frames are stretched to
+    the square, as PaliGemma's processor does."""
+    sample_rate: int = bounded(16000, ge=8000)
+    """Audio is extracted to mono WAV at this rate (whisper's rate)."""
+
+
+@dataclass
+class WhisperBuildParams(_Section):
+    """Size of the locally built random-weight whisper checkpoint (the offline default)."""
+
+    _section = "asr.build"
+    seed: int = bounded(0, ge=0)
+    n_state: int = bounded(64, ge=1)
+    """Width of encoder and decoder (whisper tiny: 384)."""
+    n_head: int = bounded(2, ge=1)
+    n_layer: int = bounded(2, ge=1)
+    """Layers of encoder and of decoder each (whisper tiny: 4)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._require(self.n_state % self.n_head == 0, "n_state", f"must be a multiple of n_head ({self.n_head})")
+
+
+@dataclass
+class AsrParams(_Section):
+    """Speech recognition with openai-whisper."""
+
+    _section = "asr"
+    model: str = "models/asr/whisper-random.pt"
+    """A whisper model name (``tiny``, ``base``...; needs the network) or a local checkpoint path."""
+    language: str = "en"
+    """Spoken language (skips whisper's language detection)."""
+    no_speech_threshold: float = bounded(0.6, ge=0, le=1)
+    """A segment is dropped as non-speech when its no-speech probability is above this ..."""
+    logprob_threshold: float = -1.0
+    """... and its average token log-probability is not above this (whisper's own rule)."""
+    sample_len: int | None = bounded(64, ge=1)
+    """Max tokens decoded per 30-s window; null = whisper's default (224). Bounds the random model's time."""
+    threads: int = bounded(1, ge=1)
+    """torch intra-op threads while transcribing. 1 is fastest for the tiny random model (its ops are too
+    small to split) and on a shared CPU, where extra threads spin against other jobs (6x slower measured)."""
+    build: WhisperBuildParams = field(default_factory=WhisperBuildParams)
+
+
+@dataclass
+class CuesParams(_Section):
+    """Audio-derived cues per 1-second segment, turned into words for the prompt."""
+
+    _section = "cues"
+    loud_db: float = bounded(6.0, ge=0)
+    """A second this many dB above the video's median loudness is called loud."""
+    quiet_db: float = bounded(-10.0, le=0)
+    """A second this many dB below the median is called quiet."""
+    onset_threshold: float = bounded(5.0, gt=0)
+    """Spectral-flux peak, in robust z-scores of the video's flux, that counts as a sudden sound
+    (at 3 the onsets of soft background murmur already pass)."""
+
+
+@dataclass
+class PromptsParams(_Section):
+    """Prompt construction and video-level splits."""
+
+    _section = "prompts"
+    template: str = (
+        "score importance 1 to 5. category: {category}. title: {title}. "
+        "speech: {speech}. audio: {audio}."
+    )
+    """Prompt template; fields: category, title, speech, audio. Sentences ('. '-separated) naming a
+    field of a modality left out (``render_prompt``) are dropped."""
+    transcript_window: float = bounded(1.0, ge=0)
+    """Transcript words within this many seconds of the segment go into the prompt."""
+    max_speech_words: int = bounded(12, ge=0)
+    """At most this many transcript words per prompt (longer words are cut to 24 characters)."""
+    n_folds: int = bounded(5, ge=2)
+    """Video-level folds (>= 2: the test fold must leave videos to train on)."""
+    fold: int = bounded(0, ge=0)
+    """Which of the n_folds video-level folds is the test set."""
+    val_videos: int = bounded(1, ge=1)
+    """Videos of the training part held out for validation (it selects the epoch kept)."""
+    seed: int = bounded(0, ge=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._require(self.fold < self.n_folds, "fold", f"must be < n_folds ({self.n_folds})")
+
+
+@dataclass
+class TokenizerParams(_Section):
+    """The tokenizer trained on the prompt corpus for tiny models (real models bring theirs)."""
+
+    _section = "tokenizer"
+    vocab_size: int = bounded(600, ge=1)
+    """Most frequent prompt words kept (plus specials and "1".."5"); the processor adds 1153 more."""
+
+
+@dataclass
+class ModelParams(_Section):
+    """One model role. ``source`` is an HF id or local path, or ``tiny`` to build from config.
+    The defaults are the student's; ``ModelsParams`` sets the larger teacher and mentor."""
+
+    _section = "models.<role>"
+    source: str = "tiny"
+    """``tiny``, or e.g. ``google/paligemma2-3b-pt-224`` / a local checkpoint directory (the sizes below
+    then do not apply)."""
+    hidden_size: int = bounded(64, ge=1)
+    """Tiny Gemma2 width (a multiple of 64: bitsandbytes' CPU 4-bit kernels need it)."""
+    num_layers: int = bounded(4, ge=1)
+    """Tiny Gemma2 decoder layers (early exit puts heads between them)."""
+    num_heads: int = bounded(2, ge=1)
+    """Attention heads (head width hidden_size / num_heads; as many key/value heads)."""
+    intermediate_size: int = bounded(128, ge=1)
+    """Gemma2 MLP width."""
+    vision_hidden_size: int = bounded(64, ge=1)
+    """Tiny SigLIP width (heads of width 32, MLP 4x)."""
+    vision_layers: int = bounded(1, ge=1)
+    patch_size: int = bounded(8, ge=1)
+    """SigLIP patch side: (frames.image_size / patch_size)^2 image tokens (32/8 -> 16)."""
+    quantize_4bit: bool = False
+    """Load in 4-bit NF4 (QLoRA) with bitsandbytes; compute dtype from ``compute_dtype``."""
+    compute_dtype: str = "float32"
+    """torch dtype name the model is loaded in and 4-bit layers compute in (``bfloat16`` on GPUs)."""
+    lora_r: int = bounded(0, ge=0)
+    """LoRA rank on the language model; 0 trains all weights (tiny models)."""
+    lora_alpha: int = bounded(16, ge=1)
+    lora_dropout: float = bounded(0.05, ge=0, lt=1)
+    lr: float | None = bounded(None, gt=0)
+    """This role's peak learning rate; null: ``train.lr``. Wider, deeper models train stably at
+    smaller rates (the demo teacher does not learn at the students' 0.002)."""
+
+
+@dataclass
+class ModelsParams(_Section):
+    _section = "models"
+    teacher: ModelParams = field(default_factory=lambda: ModelParams(
+        hidden_size=192, num_layers=6, num_heads=4, intermediate_size=384, vision_layers=2, lr=0.0005))
+    mentor: ModelParams = field(default_factory=lambda: ModelParams(
+        hidden_size=128, num_layers=4, num_heads=4, intermediate_size=256))
+    student: ModelParams = field(default_factory=ModelParams)
+
+
+@dataclass
+class TrainParams(_Section):
+    """Optimisation settings shared by the teacher finetune and the distillation stages."""
+
+    _section = "train"
+    seed: int = bounded(0, ge=0)
+    """Seeds tiny-model init, data order (seed + epoch) and dropout."""
+    epochs: int = bounded(10, ge=1)
+    """Epochs per role; the epoch with the lowest validation CE is the one kept."""
+    batch_size: int = bounded(16, ge=1)
+    """Per-process batch size (x processes x grad_accum = effective batch)."""
+    lr: float = bounded(0.002, gt=0)
+    """AdamW peak learning rate (linear warm-up, then linear decay to 0)."""
+    weight_decay: float = bounded(0.0, ge=0)
+    warmup_steps: int = bounded(10, ge=0)
+    grad_accum: int = bounded(1, ge=1)
+    eval_batch_size: int = bounded(64, ge=1)
+    """Batch size of validation, scoring and stored-distribution passes (no gradients)."""
+    max_grad_norm: float = bounded(1.0, gt=0)
+    """Gradients are clipped to this global norm (keeps the tiny random-init models stable)."""
+    soft_targets: bool = True
+    """CE against the annotators' score distribution (target_dist) rather than the one-hot rounded
+    mean: it keeps the graded information ranking metrics need (a 2.4 is not a 1.6)."""
+
+
+@dataclass
+class MskdParams(_Section):
+    """Multi-stage KD on the five answer logits at the answer position (deevisum.distill.losses)."""
+
+    _section = "mskd"
+    phi: float = bounded(1.0, ge=0)
+    """Weight of KL(P_m || P_t) for the mentor, of KL(P_s || P_m) for the student, and of
+    KL(P_s || P_t) for the single-stage-KD ablation student."""
+    psi: float = bounded(0.5, ge=0)
+    """Weight of the student's direct term KL(P_s || P_t)."""
+    temperature: float = bounded(2.0, gt=0)
+    """Softmax temperature T of every KD term (each scaled by T^2)."""
+
+
+@dataclass
+class ExitTrainParams(_Section):
+    """Training of exit heads and prototypes on the frozen student (states cached once, heads trained on them)."""
+
+    _section = "ee.train"
+    seed: int = bounded(0, ge=0)
+    epochs: int = bounded(30, ge=1)
+    lr: float = bounded(0.003, gt=0)
+    batch_size: int = bounded(64, ge=1)
+    """Mini-batch of cached exit states per optimiser step."""
+    head_dim: int = bounded(32, ge=1)
+    """Size of the head vector p_i that the prototypes are compared with."""
+    n_prototypes: int = bounded(1, ge=1)
+    """Prototypes q per exit; gamma is the best cosine over them."""
+    kd_weight: float = bounded(5.0, ge=0)
+    """Weight of KL(student final answer distribution || head) next to CE on the labels."""
+
+
+@dataclass
+class EEParams(_Section):
+    """Early exit: heads after ``exit_layers``; a sample leaves when cos(p_i, q) >= threshold."""
+
+    _section = "ee"
+    exit_layers: list[int] = bounded([1, 2, 3], ge=1)
+    """Exit after this many decoder layers have run (1-based, strictly increasing, each below the student's depth)."""
+    threshold: float = 0.6
+    """tau: a row leaves at the first exit with gamma >= tau (> 1: never, full depth; -1: first exit)."""
+    sweep: list[float] = field(default_factory=lambda: [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.01])
+    """Thresholds of the F1-vs-speedup curve (plots/ee_sweep.csv)."""
+    batch_size: int = bounded(64, ge=1)
+    """Rows per decoder pass when caching exit states and scoring (timing depends on it)."""
+    timing_repeats: int = bounded(3, ge=1)
+    """Timing rounds (after one warm-up pass); each round times every setting once, in turn."""
+    timing_threads: int = bounded(1, ge=0)
+    """torch intra-op threads in the evaluate stage; 0 = torch's default. On a shared machine 1
+    keeps other processes from stalling torch's thread barriers, which makes timings swing 10x."""
+    train: ExitTrainParams = field(default_factory=ExitTrainParams)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        layers = self.exit_layers
+        self._require(bool(layers) and all(a < b for a, b in zip(layers, layers[1:])), "exit_layers",
+                      "must be a non-empty, strictly increasing list")
+
+
+@dataclass
+class EvaluateParams(_Section):
+    """The field's summary protocols (keyshot F1) and rank correlations."""
+
+    _section = "evaluate"
+    budget: float = bounded(0.15, gt=0, le=1)
+    """Summary length as a fraction of the video (knapsack capacity floor(budget * n_frames))."""
+    shots: Literal["kts", "fixed", "file"] = "kts"
+    """Evaluation shots: KTS over frames.h5 features, fixed-length segments, or the scores file's ``shots``."""
+    fixed_shot_seconds: float = bounded(2.0, gt=0)
+    """Length of fixed shots (rounded to whole frames at the video's fps)."""
+    kts_max_shots: int = bounded(20, ge=1)
+    """Upper bound on shots per video (KTS picks the number by its penalty)."""
+    kts_vmax: float = bounded(0.1, ge=0)
+    """Weight of KTS's penalty on the number of change points. vsumm-reinforce/DSNet use 1 with
+    GoogLeNet features; with our colour features 1 finds a single shot per demo video, 0.1 finds
+    94% of the demo's true cuts within 1 s (re-calibrate for other features)."""
+    tvsum_reference: Literal["segments", "shots"] = "segments"
+    """TVSum annotator summaries from fixed segments (release protocol) or the evaluation shots."""
+    reference_segment_frames: int = bounded(60, ge=1)
+    """Segment length, in frames, of TVSum's reference-summary protocol."""
+    random_trials: int = bounded(3, ge=1)
+    """Random-score draws averaged per video in the random baseline."""
+    n_bootstrap: int = bounded(1000, ge=1)
+    """Bootstrap resamples of the videos for the 95% confidence intervals."""
+    seed: int = bounded(0, ge=0)
+    """Seeds the bootstrap and the random baseline."""
+
+
+@dataclass
+class SummarizeParams(_Section):
+    """Defaults of ``deevisum summarize`` (each one can be overridden by a command-line flag)."""
+
+    _section = "summarize"
+    budget: float = bounded(0.15, gt=0, le=1)
+    """Summary length as a fraction of the input video (knapsack capacity, as in evaluation)."""
+    student: str = "models/student"
+    """Checkpoint that scores the seconds (the MSKD student the pipeline trains)."""
+    exits: str = "models/exits"
+    """Exit heads trained on that student (train_exits stage)."""
+    shot_value: Literal["mean", "total"] = "total"
+    """What a shot is worth to the knapsack: ``total`` (mean score x length, the importance it holds:
+    the summary keeps the most important moments) or ``mean`` (the field's evaluation convention,
+    which prefers many short shots)."""
+
+
+@dataclass
+class Params(_Section):
+    data: DataParams = field(default_factory=DataParams)
+    demo: DemoParams = field(default_factory=DemoParams)
+    frames: FramesParams = field(default_factory=FramesParams)
+    asr: AsrParams = field(default_factory=AsrParams)
+    cues: CuesParams = field(default_factory=CuesParams)
+    prompts: PromptsParams = field(default_factory=PromptsParams)
+    tokenizer: TokenizerParams = field(default_factory=TokenizerParams)
+    models: ModelsParams = field(default_factory=ModelsParams)
+    train: TrainParams = field(default_factory=TrainParams)
+    mskd: MskdParams = field(default_factory=MskdParams)
+    ee: EEParams = field(default_factory=EEParams)
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    summarize: SummarizeParams = field(default_factory=SummarizeParams)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        student = self.models.student
+        if student.source == "tiny":  # a checkpoint's depth is not known here
+            self._require(max(self.ee.exit_layers) < student.num_layers, "ee.exit_layers",
+                          f"must be below models.student.num_layers ({student.num_layers})")
+
+
+_S = TypeVar("_S", bound=_Section)
+
+
+def _build(cls: type[_S], raw: Any, where: str) -> _S:
+    """Recursively turn a YAML mapping into dataclass ``cls``; unknown keys are refused here, values by
+    ``cls.__post_init__``, whose errors are renamed after ``where`` (a ModelParams is some role's)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamsError(where or "<top level>", raw, "must be a mapping")
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    prefix = f"{where}." if where else ""
+    for key in raw:
+        if key not in names:
+            raise ParamsError(prefix + str(key), raw[key], "unknown key; allowed: " + ", ".join(names))
+    hints = _hints(cls)
+    kwargs = {k: _build(hints[k], v, prefix + k) if dataclasses.is_dataclass(hints[k]) else v for k, v in raw.items()}
+    try:
+        return cls(**kwargs)
+    except ParamsError as e:
+        raise ParamsError(where + e.key[len(cls._section):], e.value, e.reason) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Load and validate the whole params file."""
+    with open(path, encoding="utf-8") as f:
+        raw = yaml.safe_load(f)
+    return _build(Params, raw, "")
+
+
+def to_dict(obj: Any) -> dict:
+    """Dataclass params back to plain dicts (for logging next to checkpoints)."""
+    return dataclasses.asdict(obj)

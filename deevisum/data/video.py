@@ -1,0 +1,192 @@
+"""Reading videos with ffmpeg: probing, one frame per second, audio, annotation checks.
+
+Used by the ``extract_frames`` stage on the benchmark and by ``deevisum summarize`` on
+arbitrary user videos, so every problem with a file is an :class:`InputError` naming it.
+
+Seconds and the frame standing for each follow :mod:`deevisum.timebase`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+
+from deevisum.data.benchmarks import VideoAnnotation
+from deevisum.io import InputError, atomic_path
+from deevisum.timebase import middle_frames, n_units
+
+NO_AUDIO = "no audio track (audio is needed for the transcript and audio cues)"
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the pipeline needs to know about a video, from ffprobe."""
+
+    frame_rate: Fraction
+    """Exact average frame rate (e.g. 30000/1001); exact so frame indices are computed without rounding."""
+    n_frames: int
+    """Frames actually present in the file (packets counted, not the header's claim)."""
+    width: int
+    height: int
+    has_audio: bool
+
+    @property
+    def fps(self) -> float:
+        return float(self.frame_rate)
+
+    @property
+    def duration(self) -> float:
+        """Seconds covered by the frames (n_frames / fps), the duration the frame model uses."""
+        return self.n_frames / self.fps
+
+    @property
+    def n_seconds(self) -> int:
+        return n_units(self.n_frames, self.frame_rate)
+
+
+def _ffmpeg_problem(err: ffmpeg.Error, path: Path) -> str:
+    """The last line ffmpeg wrote to stderr (its own summary), without the path InputError already names."""
+    text = err.stderr.decode("utf-8", "replace").replace(f"{path.resolve()}: ", "")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else "ffmpeg failed without a message"
+
+
+def _rate(text: str | None) -> Fraction | None:
+    """'30000/1001' -> Fraction; None for ffprobe's '0/0' (unknown)."""
+    if not text:
+        return None
+    num, _, den = text.partition("/")
+    try:
+        rate = Fraction(int(num), int(den or 1))
+    except (ValueError, ZeroDivisionError):
+        return None
+    return rate if rate > 0 else None
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Probe ``path`` with ffprobe, counting its video packets (demuxing only, no decoding).
+
+    The header's ``nb_frames`` is what the file claims; the packet count is what is really
+    there, so a truncated file whose header survived is caught here, before decoding.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "video file not found")
+    if path.stat().st_size == 0:
+        raise InputError(path, "empty file (0 bytes)")
+    try:
+        meta = ffmpeg.probe(str(path.resolve()), count_packets=None, v="error")
+    except ffmpeg.Error as e:
+        raise InputError(path, f"not a readable video (ffprobe: {_ffmpeg_problem(e, path)})") from None
+    except ValueError as e:  # ffprobe printed something that is not UTF-8 JSON
+        raise InputError(path, f"not a readable video (ffprobe output unreadable: {e})") from None
+    streams = meta.get("streams", [])
+    video = [
+        s for s in streams if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
+    ]
+    if not video:
+        raise InputError(path, "no video stream")
+    v = video[0]
+    n_frames = int(v.get("nb_read_packets") or 0)
+    if n_frames == 0:
+        raise InputError(path, "zero-length video (no video frames)")
+    claimed = int(v.get("nb_frames") or 0)
+    if claimed and claimed != n_frames:
+        raise InputError(path, f"truncated or corrupt: the header says {claimed} frames but {n_frames} are present")
+    rate = _rate(v.get("avg_frame_rate")) or _rate(v.get("r_frame_rate"))
+    if rate is None:
+        raise InputError(path, "video stream has no frame rate")
+    has_audio = any(s.get("codec_type") == "audio" and int(s.get("nb_read_packets") or 0) > 0 for s in streams)
+    return VideoInfo(rate, n_frames, int(v.get("width") or 0), int(v.get("height") or 0), has_audio)
+
+
+def _select_expr(info: VideoInfo) -> str:
+    """ffmpeg ``select`` expression true exactly for :func:`deevisum.timebase.middle_frames`.
+
+    Frame n is shown over [n/fps, (n+1)/fps); it is picked when that interval contains a
+    half-second (i + 1/2). With fps = p/q that is when an odd multiple of p lies in
+    [2qn, 2q(n+1)); the number of odd multiples of p below X is floor((X + p) / (2p)).
+    All operands are integers far below 2**53, so ffmpeg's double arithmetic is exact.
+    """
+    p, q = info.frame_rate.numerator, info.frame_rate.denominator
+    expr = f"gt(floor((2*{q}*(n+1)+{p})/(2*{p}))-floor((2*{q}*n+{p})/(2*{p})),0)"
+    last = info.n_frames - 1
+    if ((2 * info.n_seconds - 1) * p) // (2 * q) > last:  # middle of the last second is past the end
+        expr = f"({expr})+eq(n,{last})"
+    return expr
+
+
+def read_frames_1fps(path: str | Path, info: VideoInfo, image_size: int) -> np.ndarray:
+    """One RGB frame per second, uint8 (n_seconds, S, S, 3), S = ``image_size``.
+
+    Selection and resizing happen inside the ffmpeg graph (select -> scale), so only the
+    chosen frames are converted and Python only ever sees S x S images. Frames are stretched
+    to a square, as PaliGemma's processor does; ``area`` averaging avoids aliasing on large
+    downscales and ``bitexact`` keeps pixels identical across CPUs. A stream that decodes to
+    fewer frames than ``info`` promises (truncated, corrupt) is an :class:`InputError`.
+    """
+    path = Path(path)
+    wanted = middle_frames(info.frame_rate, info.n_frames)
+    unique = np.unique(wanted)  # below 1 fps several seconds share a frame
+    graph = (
+        ffmpeg.input(str(path.resolve()))
+        .video.filter("select", _select_expr(info))
+        .filter("scale", image_size, image_size, flags="area+accurate_rnd+bitexact")
+        .output("pipe:", format="rawvideo", pix_fmt="rgb24", vsync="passthrough")
+        .global_args("-nostdin", "-v", "error")
+    )
+    try:
+        raw, _ = graph.run(capture_stdout=True, capture_stderr=True)
+    except ffmpeg.Error as e:
+        raise InputError(path, f"decoding failed (ffmpeg: {_ffmpeg_problem(e, path)})") from None
+    frame_bytes = image_size * image_size * 3
+    got = len(raw) // frame_bytes
+    if got != len(unique) or len(raw) % frame_bytes:
+        raise InputError(
+            path, f"truncated or corrupt: decoded {got} of the {len(unique)} sampled frames (of {info.n_frames} frames)"
+        )
+    frames = np.frombuffer(raw, dtype=np.uint8).reshape(got, image_size, image_size, 3)
+    return frames[np.searchsorted(unique, wanted)]
+
+
+def extract_audio(path: str | Path, out_wav: str | Path, sample_rate: int) -> None:
+    """Write the first audio track of ``path`` to ``out_wav`` as mono 16-bit PCM at ``sample_rate``.
+
+    Written atomically; ``bitexact`` keeps encoder version strings out of the file so the
+    same input gives the same bytes. A video without audio is an :class:`InputError`: the
+    prompts need the speech transcript and audio cues.
+    """
+    path = Path(path)
+    try:
+        with atomic_path(out_wav) as tmp:
+            (
+                ffmpeg.input(str(path.resolve()))
+                .output(
+                    str(tmp), map="0:a:0", ac=1, ar=sample_rate, acodec="pcm_s16le", format="wav", fflags="+bitexact"
+                )
+                .global_args("-nostdin", "-v", "error")
+                .run(capture_stdout=True, capture_stderr=True)
+            )
+    except ffmpeg.Error as e:
+        if b"matches no streams" in e.stderr:
+            raise InputError(path, NO_AUDIO) from None
+        raise InputError(path, f"audio extraction failed (ffmpeg: {_ffmpeg_problem(e, path)})") from None
+
+
+def check_annotation(info: VideoInfo, ann: VideoAnnotation, path: str | Path) -> None:
+    """The annotation must have exactly one score per video frame.
+
+    No tolerance: scores are indexed by frame, so a count that differs means the annotation
+    was made on another encode or cut of the video, and per-second targets would be silently
+    misaligned. TVSum's and SumMe's release videos and the demo corpus match exactly.
+    """
+    if ann.n_frames != info.n_frames:
+        raise InputError(
+            path,
+            f"annotations of {ann.video_id} have {ann.n_frames} frames but the video has {info.n_frames} "
+            "(annotated on a different encode of the video?)",
+        )

@@ -1,0 +1,120 @@
+"""The model roles of MSKD: train one (teacher, mentor, student, ablation student), store its answers.
+
+Stage scripts (``finetune_teacher``, ``mskd_stage1..3``, ``train_student``) are thin wrappers
+around these. Each trained model directory also records which modalities its prompts carry
+(:func:`deevisum.models.vlm.model_modalities`), so scoring and early exit re-render the prompts
+the model was trained on.
+
+Student variants (``STUDENT_VARIANTS``): ``ce`` (CE only), ``kd`` (single-stage KD from the
+teacher: ``L = CE + phi * KL(P_s || P_t)``), and the modality ablation ``frame`` /
+``frame_text`` (CE only; their frame+text+audio counterpart is ``ce``). Every variant trains the
+student architecture on the same examples with the same ``train`` params as the MSKD student.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from accelerate import PartialState
+
+from deevisum.checkpointing import Checkpoint, code_digest, fingerprint
+from deevisum.config import ModelParams, TrainParams, to_dict
+from deevisum.data.examples import ProcessedData, answer_targets, example_key
+from deevisum.data.prompts import FULL, prompts_for
+from deevisum.distill.distributions import load_distributions, save_distributions
+from deevisum.distill.losses import check_answer_vocab
+from deevisum.distill.trainer import ExampleSet, KDConfig, train_vlm
+from deevisum.io import atomic_path
+from deevisum.models.scoring import answer_token_ids, score_saved
+from deevisum.models.vlm import build_vlm, save_modalities, save_vlm
+
+
+@dataclass(frozen=True)
+class StudentVariant:
+    """An ablation student: the stored distributions it learns from and what its prompts carry."""
+
+    kd_from: tuple[str, ...]
+    modalities: str = FULL
+
+
+STUDENT_VARIANTS: dict[str, StudentVariant] = {
+    "ce": StudentVariant(kd_from=()),
+    "kd": StudentVariant(kd_from=("teacher",)),
+    "frame": StudentVariant(kd_from=(), modalities="frame"),
+    "frame_text": StudentVariant(kd_from=(), modalities="frame_text"),
+}
+
+
+def stored_logits(path: str | Path, examples: list[dict], answer_ids: list[int]):
+    """Stored answer logits for ``examples``; fails unless they are over our answer tokens."""
+    logits, stored_ids = load_distributions(path, [example_key(e) for e in examples])
+    check_answer_vocab({str(path): stored_ids, "model being trained": answer_ids})
+    return logits
+
+
+@dataclass(frozen=True)
+class RoleFiles:
+    """Where a training role reads and writes."""
+
+    tokenizer: Path
+    model: Path
+    """The trained model directory (written)."""
+    checkpoint: Path
+    curves: Path
+    """dvclive folder of the per-epoch curves."""
+    kd_targets: Mapping[str, Path]
+    """KD target name (``teacher``, ``mentor``) -> its stored distributions."""
+
+
+ROLE_PATHS = ("examples", "splits", "frames", "tokenizer", "model", "checkpoint", "curves")
+"""The command-line paths of every training stage (``deevisum.app.stage.stage_args``)."""
+
+
+def role_inputs(args: Any, **kd_targets: Path) -> tuple[ProcessedData, RoleFiles]:
+    """The data and files of a training stage from its parsed ``ROLE_PATHS`` (plus KD target files)."""
+    return (ProcessedData(args.examples, args.splits, args.frames),
+            RoleFiles(args.tokenizer, args.model, args.checkpoint, args.curves, kd_targets))
+
+
+def train_role(mp: ModelParams, cfg: TrainParams, image_size: int, kd: KDConfig, data: ProcessedData,
+               files: RoleFiles, modalities: str = FULL, template: str = "") -> None:
+    """Build role ``mp``, train it (KD against the stored distributions), save it to ``files.model``.
+
+    Resumes from ``files.checkpoint`` when params, data and the training code are unchanged.
+    """
+    name = files.model.name
+    model, processor = build_vlm(mp, files.tokenizer, image_size, cfg.seed)
+    if mp.lr is not None:
+        cfg = replace(cfg, lr=mp.lr)
+    answer_ids = answer_token_ids(processor.tokenizer)
+    sets = {}
+    for split in ("train", "val"):
+        examples = data.examples(split)
+        kd_logits = {t: stored_logits(files.kd_targets[t], examples, answer_ids) for t, w in kd.weights.items() if w}
+        sets[split] = ExampleSet(prompts_for(examples, modalities, template), data.frames(examples),
+                                 answer_targets(examples, cfg.soft_targets), kd_logits)
+    run_config = {"model": to_dict(mp), "architecture": model.config.to_dict(),
+                  "train": to_dict(cfg), "kd": to_dict(kd), "modalities": modalities, "image_size": image_size,
+                  "data": [s.digest() for s in sets.values()], "code": code_digest(__name__)}
+    checkpoint = Checkpoint(files.checkpoint, fingerprint(run_config))
+    model = train_vlm(model, processor, sets["train"], sets["val"], cfg, kd, checkpoint, files.curves, desc=name)
+    if PartialState().is_main_process:
+        with atomic_path(files.model) as tmp:
+            save_vlm(model, processor, tmp, mp)
+            save_modalities(tmp, modalities)
+    PartialState().wait_for_everyone()  # under accelerate, no process goes on before the model is saved
+
+
+def store_distributions(model_dir: str | Path, data: ProcessedData, out: str | Path, batch_size: int, template: str = "") -> None:
+    """Answer logits of a saved model on the train and val examples -> ``out`` (safetensors).
+
+    Inference, once: under accelerate only the main process runs it (the others would write the same file).
+    """
+    if not PartialState().is_main_process:
+        return
+    examples = data.examples("train", "val")
+    logits, answer_ids = score_saved(model_dir, data, examples, batch_size, template, desc=f"{Path(model_dir).name} distributions")
+    save_distributions(out, [example_key(e) for e in examples], logits, answer_ids)

@@ -1,0 +1,88 @@
+"""Exit heads: after chosen decoder layers, an answer distribution and a confidence per row.
+
+Each head reads the *intermediate* hidden state at the answer position (as the paper's heads
+do), through its own LayerNorm rather than the model's final RMSNorm: the final norm is tuned
+to the last layer's statistics, a learned norm per exit adapts to each depth. It maps the
+state to a vector ``p_i`` and predicts the answer from it; its confidence is
+``gamma_i = max_k cos(p_i, q_k)`` against learned prototypes ``q_k``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from deevisum.io import InputError, atomic_path
+
+HEADS_WEIGHTS = "model.safetensors"
+HEADS_CONFIG = "config.json"
+
+
+@dataclass(frozen=True)
+class ExitConfig:
+    """Shape of an :class:`ExitHeads` module (saved next to its weights)."""
+
+    hidden_size: int
+    exit_layers: list[int]
+    """Exit after this many decoder layers have run (1-based; each < the model's depth)."""
+    n_answers: int
+    head_dim: int = 32
+    n_prototypes: int = 1
+
+
+class ExitHeads(nn.Module):
+    """One head per exit layer: hidden -> p_i -> answer logits, plus prototypes q for gamma."""
+
+    def __init__(self, config: ExitConfig):
+        super().__init__()
+        if list(config.exit_layers) != sorted(set(config.exit_layers)) or min(config.exit_layers, default=1) < 1:
+            raise ValueError(f"exit_layers must be increasing layer counts >= 1, got {config.exit_layers}")
+        self.config = config
+        self.encoders = nn.ModuleList(
+            nn.Sequential(
+                nn.LayerNorm(config.hidden_size),
+                nn.Linear(config.hidden_size, config.head_dim),
+                nn.GELU(),
+                nn.Linear(config.head_dim, config.head_dim),
+            )
+            for _ in config.exit_layers
+        )
+        self.classifiers = nn.ModuleList(nn.Linear(config.head_dim, config.n_answers) for _ in config.exit_layers)
+        self.prototypes = nn.Parameter(torch.randn(len(config.exit_layers), config.n_prototypes, config.head_dim))
+
+    def forward(self, index: int, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Answer logits (B, n_answers) and confidence gamma (B,) of exit ``index`` for hidden (B, D)."""
+        p = self.encoders[index](hidden.to(self.prototypes.dtype))
+        gamma = nn.functional.cosine_similarity(p[:, None, :], self.prototypes[index][None], dim=-1)
+        return self.classifiers[index](p), gamma.max(dim=1).values
+
+
+def save_exit_heads(heads: ExitHeads, path: str | Path) -> None:
+    """Write ``path/`` = model.safetensors + config.json, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.mkdir()
+        save_file({k: v.detach().contiguous().cpu() for k, v in heads.state_dict().items()}, str(tmp / HEADS_WEIGHTS))
+        (tmp / HEADS_CONFIG).write_text(json.dumps(asdict(heads.config), indent=2) + "\n", encoding="utf-8")
+
+
+def load_exit_heads(path: str | Path) -> ExitHeads:
+    """Load heads saved by :func:`save_exit_heads` (safetensors only, nothing unpickled)."""
+    path = Path(path)
+    for name in (HEADS_CONFIG, HEADS_WEIGHTS):
+        if not (path / name).is_file():
+            raise InputError(path / name, "missing (run the train_exits stage first)")
+    try:
+        config = ExitConfig(**json.loads((path / HEADS_CONFIG).read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError) as e:
+        raise InputError(path / HEADS_CONFIG, f"not an exit-heads config ({e})") from None
+    heads = ExitHeads(config)
+    try:
+        heads.load_state_dict(load_file(str(path / HEADS_WEIGHTS)))
+    except RuntimeError as e:
+        raise InputError(path / HEADS_WEIGHTS, f"weights do not match the config ({e})") from None
+    return heads.eval()

@@ -1,0 +1,119 @@
+"""Early-exit evaluation: scores, F1 and wall time at thresholds against full depth, in one run.
+
+Speed is only meaningful when both sides are timed in the same process on the same batches, so
+every setting (full depth, each threshold, the scoring stage's own forward) runs over the same
+pre-built batches: one warm-up pass of the first setting (allocator, first-call costs), then
+``repeats`` rounds in which every setting is timed once, in turn (round-robin, so load from
+other processes hits all settings alike). The
+speedup is the median over rounds of the paired ratio full / early exit (robust to slow drift),
+and also the ratio of the fastest passes (robust to spikes: load only ever adds time). Input preprocessing (PIL, tokenisation) is identical for
+all settings and is done once, outside the timings.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import PaliGemmaProcessor
+
+from deevisum.early_exit.runner import EarlyExitRunner
+from deevisum.models.scoring import answer_logits, build_batch
+
+FULL = "full"
+"""Key of the full-depth run of the early-exit runner (no heads evaluated)."""
+SCORING = "scoring"
+"""Key of the scoring stage's own forward (``scoring.answer_logits``), the pipeline's full-depth path."""
+
+
+@dataclass
+class TimedPass:
+    """One setting over all batches: per-example outputs and the median wall time."""
+
+    logits: torch.Tensor
+    layers: torch.Tensor
+    gamma: torch.Tensor
+    times: list[float]
+    """Wall time of one pass over all batches, per timing round."""
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def seconds_per_segment(self) -> float:
+        return self.seconds / max(1, len(self.layers))
+
+
+def interleaved_timing(fns: Mapping[Hashable, Callable[[], Any]], repeats: int) -> dict[Hashable, tuple[Any, list[float]]]:
+    """Each function's output and its wall times in round-robin repeats (after one warm-up call)."""
+    next(iter(fns.values()))()
+    outputs: dict[Hashable, Any] = {}
+    times: dict[Hashable, list[float]] = {k: [] for k in fns}
+    for _ in range(max(1, repeats)):
+        for k, fn in fns.items():
+            start = time.perf_counter()
+            outputs[k] = fn()
+            times[k].append(time.perf_counter() - start)
+    return {k: (outputs[k], times[k]) for k in fns}
+
+
+def timed_settings(
+    runner: EarlyExitRunner, batches: Sequence[Mapping[str, torch.Tensor]], thresholds: Sequence[float], repeats: int
+) -> dict[Hashable, TimedPass]:
+    """TimedPass per threshold, for ``FULL`` (runner without exits) and ``SCORING`` (model forward)."""
+    answer_ids = runner.answer_ids.tolist()
+
+    def ee(threshold: float | None) -> Callable[[], list]:
+        return lambda: [runner.run(b, threshold=threshold) for b in batches]
+
+    @torch.no_grad()
+    def scoring() -> list:
+        return [answer_logits(runner.model, dict(b), answer_ids) for b in batches]
+
+    fns: dict[Hashable, Callable[[], list]] = {FULL: ee(None), SCORING: scoring, **{t: ee(t) for t in thresholds}}
+    out = {}
+    for key, (results, times) in interleaved_timing(fns, repeats).items():
+        if key == SCORING:
+            logits = torch.cat(results).cpu()
+            n = len(logits)
+            out[key] = TimedPass(logits, torch.full((n,), runner.depth), torch.full((n,), float("nan")), times)
+        else:
+            out[key] = TimedPass(*(torch.cat([getattr(r, f) for r in results]) for f in ("logits", "layers", "gamma")), times)
+    return out
+
+
+def exit_histogram(layers: torch.Tensor, depth: int) -> list[dict[str, float]]:
+    """Rows (layers executed, count, fraction) for 1..depth."""
+    counts = np.bincount(layers.numpy(), minlength=depth + 1)
+    n = max(1, len(layers))
+    return [{"layers": k, "count": int(counts[k]), "fraction": float(counts[k] / n)} for k in range(1, depth + 1)]
+
+
+def layer_summary(ee: TimedPass, full: TimedPass, depth: int) -> dict[str, float]:
+    """What early exit computed (the same every run): mean layers, the bound depth / mean layers, the change."""
+    mean_layers = float(ee.layers.float().mean())
+    return {
+        "mean_layers": mean_layers,
+        "layer_bound": depth / mean_layers,
+        "max_abs_prob_diff_vs_full": float((ee.logits.softmax(-1) - full.logits.softmax(-1)).abs().max()),
+    }
+
+
+def speed_summary(ee: TimedPass, full: TimedPass) -> dict[str, float]:
+    """What it cost in wall time (differs run to run): speedup over full depth, seconds per segment."""
+    return {
+        "seconds_per_segment": ee.seconds_per_segment,
+        "speedup": statistics.median(f / e for f, e in zip(full.times, ee.times)),
+        "speedup_fastest": min(full.times) / min(ee.times),
+    }
+
+
+def example_batches(processor: PaliGemmaProcessor, prompts: Sequence[str], images: np.ndarray, batch_size: int) -> list[dict[str, torch.Tensor]]:
+    """Scoring inputs (``scoring.build_batch``) in order, built once so timings exclude preprocessing."""
+    return [build_batch(processor, prompts[i : i + batch_size], images[i : i + batch_size]) for i in range(0, len(prompts), batch_size)]

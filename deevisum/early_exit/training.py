@@ -1,0 +1,222 @@
+"""Training of early-exit heads and prototypes on a frozen model.
+
+The frozen decoder is run ONCE over the training examples (no grad) and the hidden states at
+the exit layers plus the final answer logits are cached; the heads then train for many epochs
+on those small tensors, which takes seconds.
+
+Per exit i the loss is
+    CE(head_i, targets) + kd_weight * KL(P_final || P_head_i) + MSE(gamma_i, 1 - 2 TV(P_head_i, P_final))
+with the same answer targets the student was trained on (the annotators' distribution, or one-hot).
+The last term regresses gamma_i = cos(p_i, q) onto how close the head's answer distribution is
+to the one full depth gives (1: identical, -1: disjoint) on the training states.
+
+Resume: the cached states and the heads' epochs live in a
+:class:`~deevisum.checkpointing.Checkpoint` whose fingerprint covers the params, the frozen
+inputs (student, examples, frames, splits) and the code that turns them into states and heads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from tqdm import tqdm
+from transformers import PaliGemmaProcessor
+
+from deevisum.checkpointing import (
+    Checkpoint,
+    code_digest,
+    files_digest,
+    fingerprint,
+    load_optimizer,
+    optimizer_tensors,
+)
+from deevisum.config import EEParams, ExitTrainParams
+from deevisum.data.examples import ProcessedData, answer_targets
+from deevisum.data.prompts import prompts_for
+from deevisum.early_exit.heads import ExitConfig, ExitHeads
+from deevisum.early_exit.runner import EarlyExitRunner
+from deevisum.early_exit.timing import example_batches
+from deevisum.io import save_tensors, seed_everything, tensors_index
+from deevisum.models.scoring import ANSWER_POSITION, answer_token_ids
+from deevisum.models.vlm import load_vlm, model_modalities
+
+STATES_CACHE = "states.safetensors"
+"""The cached exit states, next to the checkpoint's slots."""
+
+
+@dataclass
+class ExitData:
+    """Cached training material: what the frozen model computes once."""
+
+    states: list[torch.Tensor]
+    """Per exit layer: (N, D) hidden states at the answer position."""
+    final_logits: torch.Tensor
+    """(N, n_answers) the model's full-depth answer logits (distillation target)."""
+    targets: torch.Tensor
+    """(N, n_answers) answer target distribution (soft, or one-hot for hard targets)."""
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        out = {f"state_{i}": s.contiguous() for i, s in enumerate(self.states)}
+        return {**out, "final_logits": self.final_logits.contiguous(), "targets": self.targets.contiguous()}
+
+    @classmethod
+    def from_tensors(cls, t: Mapping[str, torch.Tensor]) -> ExitData:
+        n = sum(1 for k in t if k.startswith("state_"))
+        return cls([t[f"state_{i}"] for i in range(n)], t["final_logits"], t["targets"])
+
+
+def collect_exit_data(
+    runner: EarlyExitRunner, batches: Iterable[tuple[Mapping[str, torch.Tensor], torch.Tensor, torch.Tensor]]
+) -> ExitData:
+    """One no-grad full-depth pass; ``batches`` yield (model inputs, answer positions, targets (B, n_answers))."""
+    per_exit: list[list[torch.Tensor]] = []
+    finals, targets = [], []
+    for inputs, answer_pos, y in tqdm(batches, desc="caching exit states", unit="batch"):
+        states, final = runner.collect(inputs, answer_pos)
+        per_exit = per_exit or [[] for _ in states]
+        for store, s in zip(per_exit, states):
+            store.append(s)
+        finals.append(final)
+        targets.append(y.float())
+    return ExitData([torch.cat(s) for s in per_exit], torch.cat(finals), torch.cat(targets))
+
+
+def collect_examples(
+    runner: EarlyExitRunner, processor: PaliGemmaProcessor, prompts: Sequence[str], images: np.ndarray, targets: np.ndarray, batch_size: int
+) -> ExitData:
+    """:func:`collect_exit_data` over examples given as scoring inputs (prompts, frames) and targets (n, 5)."""
+    batches = example_batches(processor, prompts, images, batch_size)
+    y = torch.as_tensor(targets, dtype=torch.float32)
+    return collect_exit_data(runner, [(b, ANSWER_POSITION, y[i * batch_size : (i + 1) * batch_size]) for i, b in enumerate(batches)])
+
+
+def exit_losses(heads: ExitHeads, data: ExitData, kd_weight: float) -> dict[str, torch.Tensor]:
+    """Summed-over-exits CE, KD and confidence losses for one mini-batch."""
+    target = torch.softmax(data.final_logits, dim=-1)
+    zero = data.final_logits.new_zeros(())
+    ce, kd, conf = zero, zero, zero
+    for i, h in enumerate(data.states):
+        logits, gamma = heads(i, h)
+        log_p = torch.log_softmax(logits, dim=-1)
+        ce = ce - (data.targets * log_p).sum(-1).mean()
+        kd = kd + nn.functional.kl_div(log_p, target, reduction="batchmean")
+        closeness = 1.0 - (log_p.exp().detach() - target).abs().sum(-1)  # 1 - 2 TV
+        conf = conf + nn.functional.mse_loss(gamma, closeness)
+    return {"loss": ce + kd_weight * kd + conf, "ce": ce, "kd": kd, "conf": conf}
+
+
+@torch.no_grad()
+def exit_quality(heads: ExitHeads, data: ExitData) -> dict[str, float]:
+    """Per exit: accuracy (argmax vs the targets' argmax), agreement with full depth, mean gamma."""
+    final, label = data.final_logits.argmax(-1), data.targets.argmax(-1)
+    out = {"full_acc": float((final == label).float().mean())}
+    for i, (layer, h) in enumerate(zip(heads.config.exit_layers, data.states)):
+        logits, gamma = heads(i, h)
+        pred = logits.argmax(-1)
+        out[f"exit{layer}_acc"] = float((pred == label).float().mean())
+        out[f"exit{layer}_agree"] = float((pred == final).float().mean())
+        out[f"exit{layer}_gamma"] = float(gamma.mean())
+    return out
+
+
+def save_cached_data(checkpoint: str | Path, fingerprint: str, splits: Mapping[str, ExitData]) -> None:
+    """Keep the collected exit states so an interrupted stage does not run the model again."""
+    tensors = {f"{name}.{k}": v for name, d in splits.items() for k, v in d.to_tensors().items()}
+    save_tensors(Path(checkpoint) / STATES_CACHE, tensors, {"fingerprint": fingerprint, "splits": list(splits)})
+
+
+def load_cached_data(checkpoint: str | Path, fingerprint: str) -> dict[str, ExitData] | None:
+    """The exit states cached by a run with the same fingerprint, else None."""
+    path = Path(checkpoint) / STATES_CACHE
+    if not path.is_file():
+        return None
+    meta = tensors_index(path)
+    if meta.get("fingerprint") != fingerprint:
+        return None
+    tensors = load_file(str(path))
+    return {
+        name: ExitData.from_tensors({k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(name + ".")})
+        for name in meta["splits"]
+    }
+
+
+def train_exit_heads(
+    heads: ExitHeads, train: ExitData, val: ExitData, params: ExitTrainParams, checkpoint: Checkpoint
+) -> list[dict[str, float]]:
+    """Train ``heads`` in place for ``params.epochs``; returns one row of curves per epoch.
+
+    After each epoch heads, optimizer and history go to ``checkpoint``, from which a run with the
+    same fingerprint resumes. The shuffle of epoch e is drawn from ``seed + e``, so a resumed run
+    sees the same order.
+    """
+    opt = torch.optim.Adam(heads.parameters(), lr=params.lr)
+    history: list[dict[str, float]] = []
+    state = checkpoint.state()
+    if state is not None:
+        heads.load_state_dict(checkpoint.tensors("heads"))
+        load_optimizer(opt, checkpoint.tensors("optimizer"), state["param_groups"])
+        history = state["history"]
+        print(f"resuming exit-head training after epoch {len(history)}", flush=True)
+    n = len(train.targets)
+    steps = math.ceil(n / params.batch_size)
+    for epoch in tqdm(range(len(history), params.epochs), desc="training exit heads", unit="epoch"):
+        heads.train()
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(params.seed + epoch))
+        sums = {"loss": 0.0, "ce": 0.0, "kd": 0.0, "conf": 0.0}
+        for s in range(steps):
+            idx = order[s * params.batch_size : (s + 1) * params.batch_size]
+            batch = ExitData([x[idx] for x in train.states], train.final_logits[idx], train.targets[idx])
+            losses = exit_losses(heads, batch, params.kd_weight)
+            opt.zero_grad()
+            losses["loss"].backward()
+            opt.step()
+            for k in sums:
+                sums[k] += float(losses[k].detach()) / steps
+        heads.eval()
+        row = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in sums.items()}}
+        row.update({f"val_{k}": v for k, v in exit_quality(heads, val).items()})
+        history.append(row)
+        tensors, groups = optimizer_tensors(opt)
+        checkpoint.save({"heads": heads.state_dict(), "optimizer": tensors}, {"history": history, "param_groups": groups})
+    return history
+
+
+def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, template: str, soft_targets: bool,
+                   checkpoint_dir: str | Path) -> tuple[ExitHeads, list[dict[str, float]]]:
+    """Heads for ``ee.exit_layers`` of the frozen student: cache its states once, then train the heads.
+
+    Prompts and targets are exactly the student's training ones. Returns the heads and the curves.
+    """
+    seed_everything(ee.train.seed)
+    model, processor = load_vlm(student_dir)
+    for w in model.parameters():
+        w.requires_grad_(False)
+    answer_ids = answer_token_ids(processor.tokenizer)
+    config = ExitConfig(hidden_size=model.config.get_text_config().hidden_size, exit_layers=list(ee.exit_layers),
+                        n_answers=len(answer_ids), head_dim=ee.train.head_dim, n_prototypes=ee.train.n_prototypes)
+    heads = ExitHeads(config)
+    runner = EarlyExitRunner(model, answer_ids, heads)
+    inputs = files_digest(student_dir, data.examples_file, data.frames_file, data.splits_file)
+    code = code_digest(__name__)
+    states_fp = fingerprint({"exit_layers": config.exit_layers, "batch_size": ee.batch_size, "soft": soft_targets,
+                             "template": template, "inputs": inputs, "code": code})
+    cached = load_cached_data(checkpoint_dir, states_fp)
+    if cached is None:
+        cached = {}
+        for split in ("train", "val"):
+            examples = data.examples(split)
+            prompts = prompts_for(examples, model_modalities(student_dir), template)
+            cached[split] = collect_examples(runner, processor, prompts, data.frames(examples),
+                                             answer_targets(examples, soft_targets), ee.batch_size)
+        save_cached_data(checkpoint_dir, states_fp, cached)
+    run = {"exits": dataclasses.asdict(config), "train": dataclasses.asdict(ee.train), "states": states_fp}
+    history = train_exit_heads(heads, cached["train"], cached["val"], ee.train, Checkpoint(checkpoint_dir, fingerprint(run)))
+    return heads, history

@@ -1,0 +1,141 @@
+"""One-pass importance scoring: the answer distribution over "1".."5" at the answer position.
+
+The model is asked a segment's prompt and would answer with one token 1..5. Instead of
+``generate()``, one batched forward pass reads the logits at the answer position, restricted
+to the five answer tokens; their softmax is the answer distribution and its expected value
+(in [1, 5]) is the segment's score. Training (CE and KD) reads the same position of the same
+inputs, so what is trained is exactly what is scored.
+
+Input convention (shared by every model, the trainers and early exit):
+``build_batch(processor, prompts, images)`` gives ``input_ids, attention_mask,
+token_type_ids, pixel_values, position_ids``. Rows are LEFT-padded and hold only the
+prefix (image tokens, ``<bos>``, prompt, ``\\n``), all with ``token_type_ids == 0``; so
+PaliGemma builds its prefix-LM mask (bidirectional over the prefix, padding masked) and the
+answer position is the last one, ``ANSWER_POSITION = -1``, in every row. ``position_ids``
+count real tokens from 1 (PaliGemma's convention, and what ``generate()`` computes), so a
+row's scores do not depend on how much padding its batch needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+from transformers import PaliGemmaProcessor, PreTrainedTokenizerBase
+from transformers.models.paligemma.processing_paligemma import IMAGE_TOKEN
+
+from deevisum.data.examples import ProcessedData
+from deevisum.data.prompts import prompts_for
+from deevisum.models.tokenizer import ANSWERS
+from deevisum.models.vlm import load_vlm, model_modalities
+
+ANSWER_POSITION = -1
+"""Index (in the sequence dimension) of the position whose logits predict the answer."""
+
+
+def answer_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Token ids of "1".."5"; fails when an answer is not exactly one token."""
+    ids = []
+    for answer in ANSWERS:
+        tokens = tokenizer.encode(answer, add_special_tokens=False)
+        if len(tokens) != 1 or tokens[0] == tokenizer.unk_token_id:
+            raise ValueError(f"tokenizer: answer {answer!r} is not a single known token (got ids {tokens})")
+        ids.append(tokens[0])
+    return ids
+
+
+def build_batch(processor: PaliGemmaProcessor, prompts: Sequence[str], images: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
+    """Model inputs for (prompt, frame) pairs: left-padded prefixes, answer at ``ANSWER_POSITION``."""
+    enc = processor(
+        text=[IMAGE_TOKEN + p for p in prompts],
+        images=list(images),
+        padding="longest",
+        padding_side="left",
+        return_tensors="pt",
+    )
+    batch = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids", "pixel_values")}
+    batch["position_ids"] = batch["attention_mask"].long().cumsum(-1)
+    return batch
+
+
+def answer_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor], answer_ids: Sequence[int]) -> torch.Tensor:
+    """(batch, 5) logits of the answer tokens at the answer position (differentiable)."""
+    out = model(**batch, logits_to_keep=1)
+    return out.logits[:, ANSWER_POSITION, list(answer_ids)].float()
+
+
+def expected_score(logits: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Expected answer 1..5 under softmax(``logits``) over the five answer tokens."""
+    probs = torch.softmax(torch.as_tensor(logits, dtype=torch.float32), dim=-1)
+    return (probs @ torch.arange(1, len(ANSWERS) + 1, dtype=torch.float32)).numpy()
+
+
+def _batches(n: int, batch_size: int, desc: str):
+    return tqdm(range(0, n, batch_size), desc=desc, unit="batch", leave=False)
+
+
+def _on_device(batch: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    device = next(model.parameters()).device
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def score_examples(
+    model: torch.nn.Module,
+    processor: PaliGemmaProcessor,
+    prompts: Sequence[str],
+    images: np.ndarray,
+    batch_size: int,
+    desc: str = "scoring",
+) -> np.ndarray:
+    """(n, 5) answer logits, one forward pass per batch."""
+    model.eval()
+    answer_ids = answer_token_ids(processor.tokenizer)
+    out = []
+    for i in _batches(len(prompts), batch_size, desc):
+        batch = _on_device(build_batch(processor, prompts[i : i + batch_size], images[i : i + batch_size]), model)
+        out.append(answer_logits(model, batch, answer_ids).cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, len(ANSWERS)), np.float32)
+
+
+def score_saved(model_dir: str | Path, data: ProcessedData, examples: Sequence[dict], batch_size: int, template: str,
+                desc: str = "scoring") -> tuple[np.ndarray, list[int]]:
+    """(n, 5) answer logits of a saved model on ``examples`` (the prompts it was trained with), and its answer ids."""
+    model, processor = load_vlm(model_dir)
+    prompts = prompts_for(examples, model_modalities(model_dir), template)
+    logits = score_examples(model, processor, prompts, data.frames(examples), batch_size, desc=desc)
+    return logits, answer_token_ids(processor.tokenizer)
+
+
+@torch.no_grad()
+def generate_answers(
+    model: torch.nn.Module,
+    processor: PaliGemmaProcessor,
+    prompts: Sequence[str],
+    images: np.ndarray,
+    batch_size: int,
+    max_new_tokens: int = 2,
+) -> list[str]:
+    """Greedy ``generate()`` answers (the slow way; only a reference for tests and benchmarks)."""
+    model.eval()
+    answers: list[str] = []
+    for i in _batches(len(prompts), batch_size, "generate"):
+        batch = build_batch(processor, prompts[i : i + batch_size], images[i : i + batch_size])
+        batch.pop("position_ids")  # generate() derives the same ones from attention_mask
+        batch = _on_device(batch, model)
+        out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
+        new = out[:, batch["input_ids"].shape[1] :]
+        answers += [t.strip() for t in processor.tokenizer.batch_decode(new, skip_special_tokens=True)]
+    return answers
+
+
+def generate_scores(answers: Sequence[str]) -> np.ndarray:
+    """Scores parsed from generated text: the first answer digit, 3 (the middle) when there is none."""
+    scores = []
+    for text in answers:
+        digit = next((w for w in text.split() if w in ANSWERS), None)
+        scores.append(float(digit) if digit else 3.0)
+    return np.asarray(scores, np.float32)

@@ -1,0 +1,204 @@
+"""PaliGemma-family VLMs: build (tiny, from config), load (HF id / local path, 4-bit), LoRA, save.
+
+One code path for the offline default and the paper's setup: a role's ``source`` is either
+``tiny`` (a PaliGemma2 = SigLIP + Gemma2 architecture built from ``ModelParams`` sizes with
+seeded random weights and the tokenizer trained on the prompts) or an HF id / local directory
+loaded with ``from_pretrained`` (optionally 4-bit NF4 with bitsandbytes, the QLoRA setting).
+The HF token, when a gated checkpoint needs one, is read by huggingface_hub from ``HF_TOKEN``.
+
+A saved model directory (``models/<name>/``) holds ``model.safetensors`` + ``config.json`` +
+the processor files, or, for a 4-bit QLoRA model that cannot be merged losslessly, the peft
+adapter (``adapter_model.safetensors``) plus ``deevisum_base.json`` naming the base checkpoint.
+``load_vlm(path)`` reads either and returns ``(model, processor)`` in eval mode; the model is a
+plain ``PaliGemmaForConditionalGeneration`` (decoder layers at
+``model.model.language_model.layers``) except for 4-bit adapters (a ``PeftModel`` around it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+from transformers import (
+    AutoTokenizer,
+    BitsAndBytesConfig,
+    Gemma2Config,
+    PaliGemmaConfig,
+    PaliGemmaForConditionalGeneration,
+    PaliGemmaProcessor,
+    PreTrainedTokenizerBase,
+    SiglipImageProcessorPil,
+    SiglipVisionConfig,
+)
+from transformers.models.paligemma.processing_paligemma import IMAGE_TOKEN
+
+from deevisum.config import ModelParams
+from deevisum.data.prompts import FULL
+from deevisum.io import InputError
+
+LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+"""LoRA goes on the language model only: a bare ``q_proj`` would also match the SigLIP tower."""
+BASE_FILE = "deevisum_base.json"
+PROMPT_FILE = "prompt.json"
+"""Which modalities the model's prompts carried in training (``data.prompts.MODALITY_FIELDS``)."""
+
+
+def make_processor(tokenizer: PreTrainedTokenizerBase, image_size: int, patch_size: int) -> PaliGemmaProcessor:
+    """A processor for a tiny model: SigLIP preprocessing at ``image_size`` with (size/patch)^2 image tokens."""
+    image_processor = SiglipImageProcessorPil(
+        size={"height": image_size, "width": image_size},
+        image_seq_length=(image_size // patch_size) ** 2,
+    )
+    return PaliGemmaProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+def tiny_config(mp: ModelParams, tokenizer: PreTrainedTokenizerBase, image_size: int) -> PaliGemmaConfig:
+    """PaliGemma2 architecture at toy sizes (vision heads of width 32, MLPs 4x wide in SigLIP)."""
+    head_dim = mp.hidden_size // mp.num_heads
+    text = Gemma2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=mp.hidden_size,
+        num_hidden_layers=mp.num_layers,
+        num_attention_heads=mp.num_heads,
+        num_key_value_heads=mp.num_heads,
+        head_dim=head_dim,
+        query_pre_attn_scalar=head_dim,
+        intermediate_size=mp.intermediate_size,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    vision = SiglipVisionConfig(
+        hidden_size=mp.vision_hidden_size,
+        intermediate_size=4 * mp.vision_hidden_size,
+        num_hidden_layers=mp.vision_layers,
+        num_attention_heads=max(1, mp.vision_hidden_size // 32),
+        image_size=image_size,
+        patch_size=mp.patch_size,
+        vision_use_head=False,  # as in PaliGemma: every patch token goes to the projector, no pooling head
+    )
+    return PaliGemmaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        projection_dim=mp.hidden_size,
+        hidden_size=mp.hidden_size,
+        vocab_size=len(tokenizer),
+    )
+
+
+def quantization_config(compute_dtype: str) -> BitsAndBytesConfig:
+    """4-bit NF4 weights; matmuls run in ``compute_dtype`` (QLoRA)."""
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_compute_dtype=getattr(torch, compute_dtype),
+    )
+
+
+def load_processor(path: str | Path) -> PaliGemmaProcessor:
+    """The processor saved next to a model (or an HF id's)."""
+    return PaliGemmaProcessor.from_pretrained(str(path))
+
+
+def _from_pretrained(source: str, quantize_4bit: bool, compute_dtype: str) -> PaliGemmaForConditionalGeneration:
+    kwargs: dict = {"dtype": getattr(torch, compute_dtype)}
+    if quantize_4bit:
+        kwargs["quantization_config"] = quantization_config(compute_dtype)
+    return PaliGemmaForConditionalGeneration.from_pretrained(source, **kwargs)
+
+
+@contextlib.contextmanager
+def _peft_quietly() -> Iterator[None]:
+    """peft still calls transformers' renamed gradient-checkpointing methods; that deprecation notice
+    is about peft's code, not ours, and would otherwise be printed by every LoRA model load."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*gradient_checkpointing.* is deprecated", category=FutureWarning)
+        yield
+
+
+def apply_lora(model: PaliGemmaForConditionalGeneration, mp: ModelParams) -> PeftModel:
+    """Wrap ``model`` with LoRA adapters on the language model's projections (vision tower frozen)."""
+    config = LoraConfig(r=mp.lora_r, lora_alpha=mp.lora_alpha, lora_dropout=mp.lora_dropout,
+                        target_modules=LORA_TARGETS)
+    with _peft_quietly():
+        if mp.quantize_4bit:
+            import bitsandbytes as bnb
+
+            model = prepare_model_for_kbit_training(model, gradient_checkpointing_kwargs={"use_reentrant": False})
+            for module in model.modules():
+                if isinstance(module, bnb.nn.Linear4bit):
+                    # bitsandbytes repacks CPU 4-bit weights on the first eval forward, after which training
+                    # forwards fail (in-place bias add on a leaf); validation between epochs must not do that.
+                    module.support_avx512bf16_for_cpu = False
+        return get_peft_model(model, config)
+
+
+def build_vlm(mp: ModelParams, tokenizer_dir: str | Path, image_size: int, seed: int):
+    """The model to train for one role, ready for its trainer, and its processor.
+
+    ``tiny``: random init under ``seed`` (same seed -> same weights). Otherwise ``from_pretrained``
+    (4-bit when ``quantize_4bit``). ``lora_r > 0`` wraps it with LoRA; else all weights train.
+    """
+    if mp.source == "tiny":
+        if mp.quantize_4bit:
+            raise ValueError("models: quantize_4bit needs a pretrained source (save the tiny model, then load it)")
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+        processor = make_processor(tokenizer, image_size, mp.patch_size)
+        torch.manual_seed(seed)
+        model = PaliGemmaForConditionalGeneration(tiny_config(mp, tokenizer, image_size))
+    else:
+        processor = load_processor(mp.source)
+        model = _from_pretrained(mp.source, mp.quantize_4bit, mp.compute_dtype)
+    if mp.lora_r > 0:
+        model = apply_lora(model, mp)
+    return model, processor
+
+
+def save_vlm(model, processor: PaliGemmaProcessor, out_dir: str | Path, mp: ModelParams) -> None:
+    """Save for ``load_vlm``: merged full weights, or (4-bit) the adapter plus its base's name."""
+    out_dir = Path(out_dir)
+    if isinstance(model, PeftModel) and mp.quantize_4bit:
+        model.save_pretrained(str(out_dir))
+        base = {"source": mp.source, "quantize_4bit": True, "compute_dtype": mp.compute_dtype}
+        (out_dir / BASE_FILE).write_text(json.dumps(base, indent=2) + "\n", encoding="utf-8")
+    else:
+        if isinstance(model, PeftModel):
+            model = model.merge_and_unload()
+        model.save_pretrained(str(out_dir))
+    # A fast tokenizer keeps the padding of its last padded call in its state and would save it:
+    # clear it, so the saved files are the same whether or not this run trained (or resumed).
+    processor.tokenizer.backend_tokenizer.no_padding()
+    processor.save_pretrained(str(out_dir))
+
+
+def load_vlm(path: str | Path):
+    """``(model, processor)`` from a directory written by ``save_vlm`` (or a downloaded PaliGemma)."""
+    path = Path(path)
+    if not (path / "config.json").is_file() and not (path / BASE_FILE).is_file():
+        raise InputError(path, "not a saved model directory (run the stage that trains it first)")
+    base_file = path / BASE_FILE
+    if base_file.is_file():
+        base = json.loads(base_file.read_text(encoding="utf-8"))
+        model = _from_pretrained(base["source"], base["quantize_4bit"], base["compute_dtype"])
+        with _peft_quietly():
+            model = PeftModel.from_pretrained(model, str(path))
+    else:
+        model = PaliGemmaForConditionalGeneration.from_pretrained(str(path))
+    return model.eval(), load_processor(path)
+
+
+def save_modalities(model_dir: str | Path, modalities: str) -> None:
+    """Record next to a saved model which modalities its training prompts carried."""
+    (Path(model_dir) / PROMPT_FILE).write_text(json.dumps({"modalities": modalities}) + "\n", encoding="utf-8")
+
+
+def model_modalities(model_dir: str | Path) -> str:
+    """The modalities a saved model was trained with (all of them when it does not say)."""
+    spec = Path(model_dir) / PROMPT_FILE
+    return json.loads(spec.read_text(encoding="utf-8"))["modalities"] if spec.is_file() else FULL

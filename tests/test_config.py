@@ -1,0 +1,69 @@
+"""The params schema: params.yaml equals the dataclass defaults, and bad values fail at load naming their key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deevisum.config import DemoParams, Params, load_params, to_dict
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _load(tmp_path: Path, text: str) -> Params:
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_params(path)
+
+
+def test_params_yaml_equals_the_defaults() -> None:
+    assert to_dict(load_params(REPO / "params.yaml")) == to_dict(Params())
+
+
+def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
+    assert to_dict(_load(tmp_path, "")) == to_dict(Params())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("data:\n  on_error: Stop\n", "params: data.on_error = 'Stop': must be one of 'stop', 'skip'"),
+        ("train:\n  lr: abc\n", "params: train.lr = 'abc': must be a number"),
+        ("train:\n  epochs: true\n", "params: train.epochs = True: must be an integer"),
+        ("train:\n  lrr: 0.1\n", "params: train.lrr = 0.1: unknown key; allowed: seed, epochs,"),
+        ("evaluate:\n  budget: 1.5\n", "params: evaluate.budget = 1.5: must be <= 1"),
+        ("train:\n  batch_size: 0\n", "params: train.batch_size = 0: must be >= 1"),
+        ("ee:\n  exit_layers: [1, x]\n", "params: ee.exit_layers[1] = 'x': must be an integer"),
+        ("ee:\n  exit_layers: [2, 1]\n", "params: ee.exit_layers = [2, 1]: must be a non-empty, strictly increasing"),
+        ("ee:\n  exit_layers: [1, 4]\n",
+         "params: ee.exit_layers = [1, 4]: must be below models.student.num_layers (4)"),
+        ("prompts:\n  fold: 5\n  n_folds: 5\n", "params: prompts.fold = 5: must be < n_folds (5)"),
+        ("demo:\n  width: 161\n", "params: demo.width = 161: must be even"),
+        ("models:\n  teacher:\n    lr: -1\n", "params: models.teacher.lr = -1.0: must be > 0"),
+        ("asr:\n  sample_len: 0\n", "params: asr.sample_len = 0: must be >= 1"),
+        ("train: 3\n", "params: train = 3: must be a mapping"),
+    ],
+)
+def test_bad_values_fail_naming_key_value_and_what_is_allowed(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ValueError) as info:
+        _load(tmp_path, text)
+    assert str(info.value).startswith(expected)
+
+
+def test_float_strings_load_as_floats(tmp_path: Path) -> None:
+    """PyYAML (YAML 1.1) reads 2e-3 as a string; it is a float here."""
+    p = _load(tmp_path, "train:\n  lr: 2e-3\nmodels:\n  student:\n    lr: 1e-3\n")
+    assert p.train.lr == 0.002 and isinstance(p.train.lr, float)
+    assert p.models.student.lr == 0.001
+
+
+def test_nullable_and_untouched_values(tmp_path: Path) -> None:
+    p = _load(tmp_path, "asr:\n  sample_len: null\ntrain:\n  epochs: 4\n")
+    assert p.asr.sample_len is None and p.train.epochs == 4 and p.models.teacher.lr == 0.0005
+
+
+def test_checks_also_run_in_code() -> None:
+    with pytest.raises(ValueError, match=r"^params: demo.min_seconds = 50: must be <= max_seconds \(40\)"):
+        DemoParams(min_seconds=50, max_seconds=40)
+    assert DemoParams(min_shot_seconds=2).min_shot_seconds == 2.0
