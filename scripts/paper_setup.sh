@@ -10,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 TVSUM=${1:?usage: scripts/paper_setup.sh /path/to/tvsum [dvc exp run options]}
 shift
 dvc exp run \
-  -S "data.dataset_dir=$TVSUM" -S frames.image_size=224 \
+  -S "data.dataset_dir=$TVSUM" -S frames.image_size=224 -S asr.model=large-v3 \
   -S models.teacher.source=google/paligemma2-28b-pt-224 -S models.teacher.quantize_4bit=true \
   -S models.teacher.compute_dtype=bfloat16 -S models.teacher.lora_r=16 \
   -S models.mentor.source=google/paligemma2-10b-pt-224 -S models.mentor.compute_dtype=bfloat16 \

@@ -30,9 +30,10 @@ LABELS = {
     "mentor": "mentor (KD from teacher)",
     "student": "**student, MSKD** (teacher → mentor → student)",
     "student_kd": "student, single-stage KD from teacher",
-    "student_ce": "student, CE only (no KD)",
     "student_frame": "student, CE, frame only",
-    "student_frame_text": "student, CE, frame + text",
+    "student_frame_title": "student, CE, frame + title",
+    "student_frame_title_audio": "student, CE, frame + title + audio cues",
+    "student_ce": "student, CE, frame + title + audio cues + speech (no KD)",
     "baseline_random": "random scores",
     "baseline_human": "human (leave-one-out)",
 }

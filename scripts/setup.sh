@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Idempotent set-up for a fresh Debian machine: ffmpeg, a venv with the pinned
+# Idempotent set-up for a fresh Debian machine: ffmpeg and espeak-ng (the demo's narrator), a venv with the pinned
 # requirements (CPU torch first, so nothing pulls CUDA wheels), DVC analytics off,
 # and a git identity (dvc exp needs one). Sourced by scripts/repro.sh and scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
+if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null || ! command -v espeak-ng >/dev/null; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg espeak-ng >/dev/null
 fi
 
 PY=${PYTHON:-python3.11}

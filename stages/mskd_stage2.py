@@ -1,4 +1,4 @@
-"""Stage mskd_stage2: the mentor, L = CE + phi * KL(P_m || P_t); then its answer distributions."""
+"""Stage mskd_stage2: the mentor, L = CE + phi * KD(teacher); then its answer distributions."""
 
 from deevisum.app.stage import stage_args
 from deevisum.config import load_params
@@ -8,11 +8,11 @@ from deevisum.distill.roles import (
     store_distributions,
     train_role,
 )
-from deevisum.distill.trainer import KDConfig
+from deevisum.distill.trainer import kd_config
 
 if __name__ == "__main__":
     args = stage_args(__doc__, [*ROLE_PATHS, "teacher_dist", "out"])
     p = load_params()
     data, files = role_inputs(args, teacher=args.teacher_dist)
-    train_role(p.models.mentor, p.train, p.frames.image_size, KDConfig({"teacher": p.mskd.phi}, p.mskd.temperature), data, files)
+    train_role(p.models.mentor, p.train, p.frames.image_size, kd_config({"teacher": p.mskd.phi}, p.mskd), data, files)
     store_distributions(args.model, data, args.out, p.train.eval_batch_size)

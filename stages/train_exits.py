@@ -16,7 +16,8 @@ if __name__ == "__main__":
     args = stage_args(__doc__, ["examples", "splits", "frames", "student", "out", "checkpoint", "curves"])
     p = load_params()
     data = ProcessedData(args.examples, args.splits, args.frames)
-    heads, history = fit_exit_heads(args.student, data, p.ee, p.prompts.template, p.train.soft_targets, args.checkpoint)
+    heads, history = fit_exit_heads(args.student, data, p.ee, p.prompts.template, p.train.soft_targets, args.checkpoint,
+                                    p.mskd.kl_direction)
     save_exit_heads(heads, args.out)
     write_curves(history, args.curves)
     print(f"wrote {args.out} (exits after layers {heads.config.exit_layers}); last epoch: {history[-1]}")

@@ -1,18 +1,23 @@
-"""Stage transcribe: whisper over every extracted WAV -> transcripts (segments per video)."""
-
-import torch
+"""Stage transcribe: whisper over every extracted WAV -> transcripts (segments with timed words), and the
+word error rate against the narration script where the dataset has one (the demo)."""
 
 from deevisum.app.stage import stage_args
 from deevisum.config import load_params
 from deevisum.data.asr import load_asr, transcribe_dir
+from deevisum.data.demo.narration import read_script
+from deevisum.data.demo.plan import EVENTS_FILE
+from deevisum.evaluation.wer import corpus_wer
 from deevisum.io import BadInputReport, write_json
 
 if __name__ == "__main__":
-    args = stage_args(__doc__, ["audio", "out", "report"])
+    args = stage_args(__doc__, ["dataset", "audio", "out", "report", "metrics"])
     p = load_params()
     report = BadInputReport(p.data.on_error)
-    torch.set_num_threads(p.asr.threads)
-    transcripts = transcribe_dir(load_asr(p.asr.model), args.audio, p.asr, report)
+    transcripts = transcribe_dir(load_asr(p.asr), args.audio, report)
     write_json(args.out, transcripts)
     write_json(args.report, report.to_dict())
-    print(f"wrote {args.out}: {len(transcripts)} videos, {sum(map(len, transcripts.values()))} segments")
+    script = read_script(args.dataset / "data" / EVENTS_FILE)
+    heard = {vid: " ".join(s["text"] for s in segments) for vid, segments in transcripts.items()}
+    quality = corpus_wer(script, heard) if script else {"wer": None, "note": f"no narration script ({EVENTS_FILE})"}
+    write_json(args.metrics, {**quality, "engine": p.asr.engine, "model": p.asr.model})
+    print(f"wrote {args.out}: {len(transcripts)} videos, {sum(map(len, transcripts.values()))} segments; WER {quality['wer']}")

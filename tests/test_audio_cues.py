@@ -10,7 +10,14 @@ import pytest
 import scipy.io.wavfile
 
 from deevisum.config import CuesParams
-from deevisum.data.audio_cues import audio_cues, corpus_cues, cue_words, speech_seconds
+from deevisum.data import audio_cues as audio_cues_module
+from deevisum.data.audio_cues import (
+    audio_cues,
+    corpus_cues,
+    cue_words,
+    onset_strength,
+    speech_seconds,
+)
 from deevisum.data.frames_store import StoredVideo
 from deevisum.data.wav import read_wav
 from deevisum.io import BadInputReport, InputError
@@ -62,6 +69,32 @@ def test_one_entry_per_frames_second_whatever_the_audio_length(n_seconds: int) -
     assert len(cues) == n_seconds
     # seconds past the end of the audio are silent, i.e. far below the median
     assert all("quiet" in c["text"] for c in cues[5:])
+
+
+@pytest.mark.parametrize("seconds", [0.01, 0.05, 2.5, 7.3])
+def test_chunked_onsets_equal_one_stft_of_the_whole_signal(seconds: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    audio = noise(seconds, 0.05)
+    audio[len(audio) // 2 :] *= 8  # a sudden loud second half
+    monkeypatch.setattr(audio_cues_module, "CHUNK_SECONDS", 10**6)
+    whole_flux, whole_seconds = onset_strength(audio, SR)
+    whole_cues = audio_cues(audio, SR, [], 8, P)
+    monkeypatch.setattr(audio_cues_module, "CHUNK_SECONDS", 1)
+    flux, seconds = onset_strength(audio, SR)
+    np.testing.assert_array_equal(flux, whole_flux)
+    np.testing.assert_array_equal(seconds, whole_seconds)
+    assert audio_cues(audio, SR, [], 8, P) == whole_cues
+
+
+def test_memory_mapped_pcm_gives_the_cues_of_read_wav(tmp_path: Path) -> None:
+    """summarize reads an hour's WAV memory-mapped as 16-bit PCM, the pipeline as floats: same cues."""
+    audio = noise(6, 0.05)
+    audio[int(3.2 * SR) : int(3.6 * SR)] += noise(0.4, 0.6, seed=2)
+    scipy.io.wavfile.write(tmp_path / "a.wav", SR, (np.clip(audio, -1, 1) * 32767).astype(np.int16))
+    rate, pcm = scipy.io.wavfile.read(tmp_path / "a.wav", mmap=True)
+    assert rate == SR and pcm.dtype == np.int16
+    cues = audio_cues(pcm, SR, [], 6, P)
+    assert cues == audio_cues(read_wav(tmp_path / "a.wav", SR), SR, [], 6, P)
+    assert [c["second"] for c in cues if c["onset"]] == [3]
 
 
 def test_cue_words() -> None:

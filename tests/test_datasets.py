@@ -8,7 +8,14 @@ import h5py
 import numpy as np
 import pytest
 
-from deevisum.data.benchmarks import TVSUM_ANNO, TVSUM_INFO, read_benchmark, read_summe, read_tvsum, read_tvsum_mat
+from deevisum.data.benchmarks import (
+    TVSUM_ANNO,
+    TVSUM_INFO,
+    read_benchmark,
+    read_summe,
+    read_tvsum,
+    read_tvsum_mat,
+)
 from deevisum.io import InputError
 
 

@@ -14,7 +14,8 @@ from scipy.stats import spearmanr
 from deevisum.config import DemoParams
 from deevisum.data.benchmarks import read_tvsum
 from deevisum.data.demo import corpus as demo
-from deevisum.data.demo.corpus import COLOURS, EVENTS_FILE, OBJECTS, generate_corpus, plan_corpus
+from deevisum.data.demo.corpus import generate_corpus
+from deevisum.data.demo.plan import COLOURS, EVENTS_FILE, OBJECTS, plan_corpus
 
 TINY = DemoParams(seed=3, n_videos=2, min_seconds=4, max_seconds=5, width=32, height=24)
 
@@ -181,7 +182,7 @@ def test_same_object_is_important_only_where_the_title_names_it(plans) -> None:
     gaps = []
     for a in plans:
         for b in plans:
-            own = _seconds(a, lambda e: e.kind == "target")
+            own = _seconds(a, lambda e: e.kind == "target" and e.narration != "talk_down")
             foreign = _seconds(b, lambda e, t=a.target: e.kind == "distractor" and (e.colour, e.obj) == t)
             if own and foreign:
                 gaps.append(_mean_rating(a, own) - _mean_rating(b, foreign))
@@ -191,7 +192,8 @@ def test_same_object_is_important_only_where_the_title_names_it(plans) -> None:
 
 def test_flash_matters_only_with_its_sound(plans) -> None:
     loud = [_mean_rating(p, s) for p in plans if (s := _seconds(p, lambda e: e.kind == "flash" and e.sound))]
-    silent = [_mean_rating(p, s) for p in plans if (s := _seconds(p, lambda e: e.kind == "flash" and not e.sound))]
+    silent = [_mean_rating(p, s) for p in plans
+              if (s := _seconds(p, lambda e: e.kind == "flash" and not e.sound and e.narration != "point_out"))]
     quiet = [_mean_rating(p, s) for p in plans if (s := [i for i in range(p.n_seconds) if i not in set(_seconds(p, lambda e: True))])]
     assert loud and silent
     assert min(loud) > max(silent) + 1.0
@@ -199,6 +201,27 @@ def test_flash_matters_only_with_its_sound(plans) -> None:
     # the sound alone decides nothing: sounded distractors stay unimportant
     sounded = [_mean_rating(p, s) for p in plans if (s := _seconds(p, lambda e: e.kind == "distractor" and e.sound))]
     assert sounded and max(sounded) < min(loud) - 1.0
+
+
+def test_only_the_narrators_words_change_importance(plans) -> None:
+    """Pointed-out silent flashes matter, talked-down targets do not; fillers change nothing."""
+    def ratings(pred) -> list[float]:
+        return [_mean_rating(p, s) for p in plans if (s := _seconds(p, pred))]
+
+    pointed = ratings(lambda e: e.kind == "flash" and not e.sound and e.narration == "point_out")
+    filler_flash = ratings(lambda e: e.kind == "flash" and not e.sound and e.narration == "filler")
+    talked_down = ratings(lambda e: e.kind == "target" and e.narration == "talk_down")
+    kept = ratings(lambda e: e.kind == "target" and e.narration != "talk_down")
+    assert pointed and filler_flash and talked_down and kept
+    assert min(pointed) > max(filler_flash) + 1.0  # same picture, same (lack of) sound: only the words differ
+    assert np.mean(kept) > np.mean(talked_down) + 1.5
+    intents = {line.intent for p in plans for line in p.narration}
+    assert intents == {"point_out", "talk_down", "filler"}
+    for p in plans:
+        for line in p.narration:  # each line is said inside the segment it is about
+            inside = [e for e in p.events if e.start <= line.start < e.end]
+            end = inside[0].end if inside else (int(line.start) // 2 + 1) * 2
+            assert line.end <= end
 
 
 def test_annotators_agree_like_noisy_humans(plans) -> None:

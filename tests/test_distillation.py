@@ -45,11 +45,30 @@ def test_kd_term_zero_for_equal_distributions() -> None:
     assert (kd_term(logits, torch.randn(6, 5), 2.0) > 0).all()
 
 
-def test_kd_term_is_t2_scaled_kl_of_trained_against_target() -> None:
+def test_kd_term_is_t2_scaled_kl_in_the_chosen_direction() -> None:
     s, t, temp = torch.randn(4, 5), torch.randn(4, 5), 3.0
     p, q = torch.softmax(s / temp, -1), torch.softmax(t / temp, -1)
-    expected = temp**2 * (p * (p.log() - q.log())).sum(-1)
-    assert torch.allclose(kd_term(s, t, temp), expected, atol=1e-5)
+    forward = temp**2 * (q * (q.log() - p.log())).sum(-1)  # KL(P_target || P_trained): standard KD, the default
+    reverse = temp**2 * (p * (p.log() - q.log())).sum(-1)  # KL(P_trained || P_target)
+    assert torch.allclose(kd_term(s, t, temp), forward, atol=1e-5)
+    assert torch.allclose(kd_term(s, t, temp, "forward"), forward, atol=1e-5)
+    assert torch.allclose(kd_term(s, t, temp, "reverse"), reverse, atol=1e-5)
+    assert not torch.allclose(forward, reverse)
+    with pytest.raises(ValueError, match="forward"):
+        kd_term(s, t, temp, "sideways")
+
+
+def test_exit_heads_use_the_same_kd_term() -> None:
+    from deevisum.early_exit.heads import ExitConfig, ExitHeads
+    from deevisum.early_exit.training import ExitData, exit_losses
+
+    torch.manual_seed(0)
+    heads = ExitHeads(ExitConfig(hidden_size=8, exit_layers=[1], n_answers=5))
+    data = ExitData([torch.randn(6, 8)], torch.randn(6, 5), torch.softmax(torch.randn(6, 5), -1))
+    logits, _ = heads(0, data.states[0])
+    for direction in ("forward", "reverse"):
+        expected = kd_term(logits, data.final_logits, 1.0, direction).mean()
+        assert torch.allclose(exit_losses(heads, data, 1.0, direction)["kd"], expected)
 
 
 def test_kd_gradient_reaches_only_the_trained_model() -> None:

@@ -25,13 +25,18 @@ from deevisum.evaluation.metrics import (
 )
 from deevisum.evaluation.scores import expand_scores
 from deevisum.io import InputError
-from deevisum.summary.keyshots import keyshot_summaries
+from deevisum.summary import shots as shots_module
+from deevisum.summary.keyshots import fit_shots, keyshot_summaries
 from deevisum.summary.knapsack import knapsack, knapsack_batch
 from deevisum.summary.shots import (
     check_shots,
     fixed_shots,
+    frame_features,
     kts_change_points,
+    kts_seconds,
     kts_shots,
+    kts_windows,
+    split_shots,
 )
 
 
@@ -132,27 +137,113 @@ def _kts_brute_force(x: np.ndarray, max_shots: int, vmax: float) -> list[int]:
     return best
 
 
+def _piecewise(rng: np.random.Generator, n: int, d: int, noise: float) -> np.ndarray:
+    """Piecewise-constant features (1-6 random levels of random lengths) plus Gaussian noise."""
+    k = int(rng.integers(1, min(6, n) + 1))
+    sizes = rng.multinomial(n - k, np.ones(k) / k) + 1
+    return np.repeat(rng.normal(size=(k, d)), sizes, axis=0) + noise * rng.normal(size=(n, d))
+
+
 def test_kts_matches_brute_force_and_finds_clear_cuts():
     rng = np.random.default_rng(0)
     for vmax in (0.05, 1.0):
-        x = rng.normal(size=(9, 3))
-        assert kts_change_points(x, 6, vmax).tolist() == _kts_brute_force(x, 6, vmax)
+        for x in (rng.normal(size=(9, 3)), _piecewise(rng, 9, 2, 0.05)):
+            assert kts_change_points(x, 6, vmax).tolist() == _kts_brute_force(x, 6, vmax)
     levels = np.repeat(np.eye(3), [5, 7, 4], axis=0) + 0.01 * rng.normal(size=(16, 3))
     assert kts_change_points(levels, 10).tolist() == [5, 12]
     assert kts_change_points(levels, 1).tolist() == []
 
 
+def _kts_ruptures(x: np.ndarray, max_shots: int, vmax: float) -> list[int]:
+    """The former implementation: ruptures' exact KernelCPD solved anew for each number of change points."""
+    import ruptures
+
+    n = len(x)
+    costs = shots_module.segment_scatter(x)
+    best, best_cost = [], costs[0, n] / n
+    if min(max_shots - 1, n - 1) < 1:
+        return best
+    algo = ruptures.KernelCPD(kernel="linear", min_size=1, jump=1).fit(x)
+    for m in range(1, min(max_shots - 1, n - 1) + 1):
+        cps = algo.predict(n_bkps=m)[:-1]
+        bounds = [0, *cps, n]
+        cost = sum(costs[a, b] for a, b in itertools.pairwise(bounds)) / n + vmax * m / (2 * n) * (math.log(n / m) + 1)
+        if cost < best_cost:
+            best, best_cost = cps, cost
+    return best
+
+
+def test_kts_one_programme_equals_ruptures_per_number_of_change_points():
+    pytest.importorskip("ruptures")
+    rng = np.random.default_rng(1)
+    for trial in range(24):
+        n, d = int(rng.integers(5, 70)), int(rng.integers(1, 6))
+        x = rng.normal(size=(n, d)) if trial % 2 else _piecewise(rng, n, d, 0.05)
+        for vmax in (0.0, 0.1, 1.0):
+            cap = int(rng.integers(1, n + 2))
+            assert kts_change_points(x, cap, vmax).tolist() == _kts_ruptures(x, cap, vmax), (trial, vmax, cap)
+
+
+def test_kts_cap_grows_with_the_video_and_long_videos_are_cut_into_windows():
+    rng = np.random.default_rng(2)
+    # 30 two-second shots of distinct levels: a cap of one shot per 2 s finds all 29 cuts, one per 6 s at most 9
+    x = np.repeat(rng.normal(size=(30, 4)), 2, axis=0) + 0.01 * rng.normal(size=(60, 4))
+    assert kts_seconds(x, 2.0, 0.1).tolist() == list(range(2, 60, 2))
+    assert len(kts_seconds(x, 6.0, 0.1)) <= 9
+    assert kts_windows(25, 10).tolist() == [0, 8, 16, 25] and kts_windows(25, 30).tolist() == [0, 25]
+    # windows: each segmented alone (cap per window), borders are cuts; one window equals plain KTS
+    y = np.repeat(rng.normal(size=(5, 4)), [7, 6, 5, 4, 3], axis=0)
+    assert kts_seconds(y, 1.0, 0.1, window=100).tolist() == kts_change_points(y, 25, 0.1).tolist() == [7, 13, 18, 22]
+    bounds = kts_windows(25, 10)
+    expected = sorted({*bounds[1:-1].tolist(), *(lo + c for lo, hi in itertools.pairwise(bounds)
+                                                 for c in kts_change_points(y[lo:hi], hi - lo, 0.1).tolist())})
+    windowed = kts_seconds(y, 1.0, 0.1, window=10).tolist()
+    assert windowed == expected and {8, 16} <= set(windowed)
+
+
+def test_frame_features_in_chunks_equal_all_at_once(monkeypatch):
+    frames = np.random.default_rng(3).integers(0, 256, (11, 12, 10, 3), dtype=np.uint8)
+    whole = frame_features(frames)
+    monkeypatch.setattr(shots_module, "FEATURE_CHUNK", 4)
+    np.testing.assert_array_equal(frame_features(frames), whole)
+    assert frame_features(frames[:0]).shape == (0, whole.shape[1])
+
+
+def test_split_shots_cuts_long_shots_into_equal_sub_shots():
+    shots = np.array([[0, 3], [3, 13], [13, 14]])
+    assert split_shots(shots, 3, 3.0).tolist() == [[0, 3], [3, 5], [5, 8], [8, 10], [10, 13], [13, 14]]
+    assert split_shots(shots, 10, 3.0).tolist() == shots.tolist()
+    assert split_shots(np.array([[0, 5]]), 0, 1.0).tolist() == [[i, i + 1] for i in range(5)]
+
+
+def test_fit_shots_gives_a_summary_of_about_the_budget():
+    # one 3000-frame shot, 15%: capacity 450 = 2 sub-shots of <= 225 (max 250): 14 sub-shots, 2 chosen
+    one = fit_shots(np.array([[0, 3000]]), 0.15, 3000, 250)
+    check_shots(one, 3000)
+    assert len(one) == 14 and np.diff(one).max() <= 225
+    chosen = keyshot_summaries(np.linspace(1, 5, 3000), one, 0.15, value="total")[0].sum()
+    assert 450 - np.diff(one).max() < chosen <= 450
+    # a 4-s clip of 25 fps, one shot longer than the whole budget (15 frames): sub-shots of 14-15 frames
+    clip = fit_shots(np.array([[0, 100]]), 0.15, 100, 250)
+    assert set(np.diff(clip).ravel().tolist()) == {14, 15}
+    assert keyshot_summaries(np.ones(100), clip, 0.15, value="total")[0].sum() in (14, 15)
+    # short shots stay as they are
+    assert fit_shots(np.array([[0, 10], [10, 200]]), 0.5, 200, 250).tolist()[0] == [0, 10]
+    with pytest.raises(ValueError, match="shorter than one frame"):
+        fit_shots(np.array([[0, 6]]), 0.15, 6, 250)
+
+
 def test_kts_shots_map_seconds_to_frames_and_read_frames_h5(tmp_path):
     feats = np.repeat(np.eye(2), [3, 2], axis=0)
     # change at second 3 -> frame floor(3 * 5/2) = 7; 5 seconds of 5/2 fps cover 12 frames
-    assert kts_shots(feats, 12, Fraction(5, 2), 5).tolist() == [[0, 7], [7, 12]]
+    assert kts_shots(feats, 12, Fraction(5, 2), 1.0).tolist() == [[0, 7], [7, 12]]
     # NTSC: a change at second 3 starts at frame floor(3 * 30000/1001) = 89 (89.91 frames in)
-    assert kts_shots(feats, 150, Fraction(30000, 1001), 5).tolist() == [[0, 89], [89, 150]]
+    assert kts_shots(feats, 150, Fraction(30000, 1001), 1.0).tolist() == [[0, 89], [89, 150]]
     frames = np.zeros((6, 8, 8, 3), np.uint8)
     frames[3:] = 255
     with h5py.File(tmp_path / "frames.h5", "w") as f:
         write_video(f, "v1", Fraction(10), 55, frames)  # 55 frames at 10 fps: 6 seconds, the last one partial
-    kts = EvaluateParams(shots="kts", kts_max_shots=5)
+    kts = EvaluateParams(shots="kts", kts_shot_seconds=2.0)
     assert evaluation_shots(kts, tmp_path / "frames.h5")["v1"].tolist() == [[0, 30], [30, 55]]
     assert evaluation_shots(kts, tmp_path / "frames.h5", video_ids=["v1"])["v1"].tolist() == [[0, 30], [30, 55]]
     assert evaluation_shots(EvaluateParams(shots="fixed"), tmp_path / "frames.h5") is None

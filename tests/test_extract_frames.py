@@ -28,7 +28,6 @@ BAD = {  # video id -> what the stage must say about it
     "missingvid": "video file not found",
     "truncated": "not a readable video",
     "garbage": "not a readable video",
-    "silent": "no audio track",
     "empty": "empty file",
     "wrongcount": "frames but the video has",
 }
@@ -65,7 +64,8 @@ def corpus(mini_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
     n_frames = read_tvsum(root).videos[good[0]].n_frames
     for vid in BAD:
         _add_video(root, vid, good[0], n_frames - 3 if vid == "wrongcount" else None)
-    return root, good
+    _add_video(root, "silent", good[0])
+    return root, [*good, "silent"]
 
 
 def run_stage(workdir: Path, dataset_dir: Path, on_error: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,7 +113,10 @@ def test_skip_processes_good_and_reports_exactly_the_bad(corpus, tmp_path, monke
             assert g["frames"][:].std() > 0  # real pictures, not a blank buffer
     assert sorted(p.name for p in Path("data/processed/audio").iterdir()) == sorted(f"{v}.wav" for v in good)
     with wave.open(f"data/processed/audio/{good[0]}.wav") as w:
-        assert (w.getnchannels(), w.getframerate()) == (1, 16000)
+        assert (w.getnchannels(), w.getframerate()) == (1, 16000) and w.getnframes() > 0
+    # a valid video without an audio track keeps its place: its WAV has no samples
+    with wave.open("data/processed/audio/silent.wav") as w:
+        assert (w.getnchannels(), w.getframerate(), w.getnframes()) == (1, 16000, 0)
 
     # wall times are not outputs: the stage writes no metrics file
     assert not Path("metrics").exists()

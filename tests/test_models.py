@@ -131,6 +131,6 @@ def test_saved_model_records_its_prompt_modalities(tok_dir, tmp_path) -> None:
     model, processor = build_vlm(tiny_model(), tok_dir, 32, seed=0)
     save_vlm(model, processor, tmp_path / "m", tiny_model())
     assert model_modalities(tmp_path / "m") == FULL  # a model that does not say was trained on every modality
-    save_modalities(tmp_path / "m", "frame_text")
+    save_modalities(tmp_path / "m", "frame_title")
     assert (tmp_path / "m" / PROMPT_FILE).is_file()
-    assert model_modalities(tmp_path / "m") == "frame_text"
+    assert model_modalities(tmp_path / "m") == "frame_title"

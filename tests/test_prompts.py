@@ -19,7 +19,12 @@ from deevisum.config import PromptsParams
 from deevisum.data.benchmarks import VideoAnnotation
 from deevisum.data.examples import build_examples, second_targets
 from deevisum.data.frames_store import StoredVideo, read_index, write_video
-from deevisum.data.prompts import MAX_WORD_CHARS, prompt_fields, render_prompt, speech_words
+from deevisum.data.prompts import (
+    MAX_WORD_CHARS,
+    prompt_fields,
+    render_prompt,
+    speech_words,
+)
 from deevisum.data.splits import make_splits, select_fold
 from deevisum.io import InputError
 
@@ -100,6 +105,16 @@ def test_speech_words_window(second: int, window: float, expected: str) -> None:
     assert speech_words(SEGMENTS, second, window, 12) == expected
 
 
+def test_speech_words_use_word_timestamps_and_normalise() -> None:
+    seg = {"start": 0.0, "end": 9.0, "text": "Watch this, the best part.",
+           "words": [{"start": 4.1, "end": 4.4, "word": " Watch"}, {"start": 4.4, "end": 4.6, "word": " this,"},
+                     {"start": 4.7, "end": 4.8, "word": " the"}, {"start": 4.8, "end": 5.1, "word": " best"},
+                     {"start": 5.1, "end": 5.6, "word": " part."}]}
+    assert speech_words([seg], 4, 0.0, 12) == "watch this the best"  # not spread over the segment's 9 s
+    assert speech_words([seg], 5, 0.0, 12) == "best part"
+    assert speech_words([seg], 0, 1.0, 12) == "none"
+
+
 def test_speech_words_keeps_nearest_and_clips_long_words() -> None:
     segs = [{"start": 0.0, "end": 4.0, "text": "a b c d e f g h"}]  # 0.5 s per word
     assert speech_words(segs, 2, 2.0, 2) == "e f"  # the two words around 2.5 s, in time order
@@ -107,18 +122,20 @@ def test_speech_words_keeps_nearest_and_clips_long_words() -> None:
     assert speech_words(long, 0, 0.0, 12) == "x" * MAX_WORD_CHARS
 
 
-def test_render_prompt_for_each_modality_subset() -> None:
-    full = render_prompt(EXAMPLE, P.template, "frame_text_audio")
-    text = render_prompt(EXAMPLE, P.template, "frame_text")
+def test_render_prompt_adds_one_modality_per_step() -> None:
+    full = render_prompt(EXAMPLE, P.template, "frame_title_audio_speech")
+    title_audio = render_prompt(EXAMPLE, P.template, "frame_title_audio")
+    title = render_prompt(EXAMPLE, P.template, "frame_title")
     frame = render_prompt(EXAMPLE, P.template, "frame")
     for value in EXAMPLE.values():
         assert value in full
         assert value not in frame
-    assert EXAMPLE["title"] in text and EXAMPLE["speech"] in text and EXAMPLE["category"] in text
-    assert EXAMPLE["audio"] not in text and "audio" not in text
+    assert EXAMPLE["title"] in title and EXAMPLE["category"] in title
+    assert "speech" not in title and "audio" not in title
+    assert EXAMPLE["audio"] in title_audio and "speech" not in title_audio
     assert not any(word in frame for word in ("title", "category", "speech", "audio"))
     assert frame == "score importance 1 to 5."
-    assert text.endswith(f"speech: {EXAMPLE['speech']}.")
+    assert title_audio.endswith(f"audio: {EXAMPLE['audio']}.")
     assert render_prompt(EXAMPLE, P.template) == full
     with pytest.raises(ValueError, match="unknown modalities"):
         render_prompt(EXAMPLE, P.template, "audio_only")

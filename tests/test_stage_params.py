@@ -300,12 +300,12 @@ def test_params_read_finds_chains() -> None:
 def test_params_read_follows_deevisum_functions() -> None:
     """A params object handed to a deevisum function counts by what that function reads of it."""
     src = (
-        "import dataclasses\nfrom deevisum.config import load_params\nfrom deevisum.data.asr import transcribe_dir\n"
-        "p = load_params()\ntranscribe_dir(model, audio, p.asr, report)\ndataclasses.asdict(p.ee.train)\n"
+        "import dataclasses\nfrom deevisum.config import load_params\nfrom deevisum.data.audio_cues import corpus_cues\n"
+        "p = load_params()\ncorpus_cues(videos, audio, transcripts, sr, p.cues, report)\ndataclasses.asdict(p.ee.train)\n"
     )
     read = params_read(src)
-    assert {"asr.language", "asr.no_speech_threshold", "asr.logprob_threshold", "asr.sample_len"} <= read
-    assert "asr" not in read and "asr.build" not in read  # not read whole: only what transcribe_dir reads
+    assert {"cues.loud_db", "cues.quiet_db", "cues.onset_threshold"} <= read
+    assert "cues" not in read  # not read whole: only what corpus_cues reads
     assert "ee.train" in read  # handed to a function outside deevisum: read whole
     # names imported from another deevisum module are followed to their definition
     src = "from deevisum.config import load_params\nfrom deevisum.evaluation.protocol import evaluate_scores\np = load_params()\nevaluate_scores(s, b, p.evaluate)\n"
@@ -373,7 +373,7 @@ def test_path_args_finds_every_option() -> None:
 def test_every_stage_is_resolved() -> None:
     names = {n.split("@")[0] for n in RESOLVED}
     assert names == set(STAGES)
-    assert "score@student_frame_text" in RESOLVED and "train_student@ce" in RESOLVED
+    assert "score@student_frame_title" in RESOLVED and "train_student@ce" in RESOLVED
     assert not [n for n, s in RESOLVED.items() if "${" in str(s)], "unresolved ${...} left in dvc.yaml"
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
+import math
 import os
 import shutil
 import subprocess
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +21,15 @@ from deevisum.app.outputs import (
     report_paths,
     write_outputs,
 )
-from deevisum.data.video import probe
+from deevisum.data.video import frame_times, probe
 from deevisum.io import InputError
 from deevisum.summary.knapsack import knapsack
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 
 FPS, W, H, SECONDS = 10, 64, 48, 8
-RATE = Fraction(FPS)
+TIMES = np.arange(SECONDS * FPS + 1) / FPS
+"""When each frame of the test videos starts (and the last ends), from the file's start."""
 
 
 def _brightness_video(path: Path, audio: bool = True, start: float = 0.0) -> Path:
@@ -69,8 +72,12 @@ def _result(selected: list[int]) -> SummaryResult:
 @pytest.mark.parametrize("start", [0.0, 1.5])
 def test_cut_keeps_exactly_the_selected_seconds_with_audio(start: float, tmp_path: Path) -> None:
     video = _brightness_video(tmp_path / "in.mp4", start=start)
+    times = frame_times(video)
+    # counted from the file's start, as ffmpeg seeks: its AAC stream starts first (encoder delay) when offset
+    assert times[0] == (0 if start == 0 else pytest.approx(1024 / 16000))
+    np.testing.assert_allclose(times - times[0], TIMES, atol=1e-6)
     out = tmp_path / "cut.mp4"
-    cut_video(video, [(2 * FPS, 3 * FPS), (6 * FPS, 8 * FPS)], RATE, out, has_audio=True)  # frame ranges
+    cut_video(video, [(2 * FPS, 3 * FPS), (6 * FPS, 7 * FPS), (7 * FPS, 8 * FPS)], times, out, has_audio=True)
     info = _probe(out)
     assert sorted(s["codec_type"] for s in info["streams"]) == ["audio", "video"]
     assert float(info["format"]["duration"]) == pytest.approx(3.0, abs=0.1)
@@ -83,14 +90,14 @@ def test_cut_keeps_exactly_the_selected_seconds_with_audio(start: float, tmp_pat
 def test_cut_without_audio_stream(tmp_path: Path) -> None:
     silent = _brightness_video(tmp_path / "silent.mp4", audio=False)
     out = tmp_path / "cut.mp4"
-    cut_video(silent, [(0, FPS)], RATE, out, has_audio=False)
+    cut_video(silent, [(0, FPS)], TIMES, out, has_audio=False)
     assert [s["codec_type"] for s in _probe(out)["streams"]] == ["video"]
 
 
 def test_write_outputs_writes_video_png_json(video: Path, tmp_path: Path) -> None:
     out = tmp_path / "sub" / "summary.mp4"
     result = _result([1, 3])
-    write_outputs(video, out, result, has_audio=True, rate=RATE, title="demo")
+    write_outputs(video, out, result, has_audio=True, times=TIMES, title="demo")
     png, js = report_paths(out)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = json.loads(js.read_text())
@@ -107,7 +114,7 @@ def test_failed_cut_leaves_no_partial_output(tmp_path: Path) -> None:
     broken.write_bytes(b"not a video")
     out = tmp_path / "out" / "summary.mp4"
     with pytest.raises(InputError, match="broken.mp4"):
-        write_outputs(broken, out, _result([0]), has_audio=False, rate=RATE, title="x")
+        write_outputs(broken, out, _result([0]), has_audio=False, times=TIMES, title="x")
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
 
 
@@ -144,9 +151,8 @@ def test_check_output_refuses_read_only_directory(video: Path, tmp_path: Path, m
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A tiny PaliGemma student (+ its tokenizer/processor), random exit heads and a random whisper."""
-    from deevisum.config import ModelParams, WhisperBuildParams
-    from deevisum.data.asr import build_random_checkpoint
+    """A tiny PaliGemma student (+ its tokenizer/processor) and random exit heads."""
+    from deevisum.config import ModelParams
     from deevisum.early_exit.heads import ExitConfig, ExitHeads, save_exit_heads
     from deevisum.models.tokenizer import train_tokenizer
     from deevisum.models.vlm import build_vlm, save_vlm
@@ -162,31 +168,50 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     torch.manual_seed(0)
     save_exit_heads(ExitHeads(ExitConfig(hidden_size=32, exit_layers=[1, 2], n_answers=5, head_dim=8)), root / "exits")
     save_exit_heads(ExitHeads(ExitConfig(hidden_size=16, exit_layers=[1], n_answers=5, head_dim=8)), root / "bad_exits")
-    build_random_checkpoint(root / "whisper.pt", WhisperBuildParams(seed=0, n_state=32, n_head=2, n_layer=1))
-    return {"student": root / "student", "exits": root / "exits", "bad_exits": root / "bad_exits", "asr": root / "whisper.pt"}
+    return {"student": root / "student", "exits": root / "exits", "bad_exits": root / "bad_exits"}
 
 
 @pytest.fixture(scope="module")
 def params_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project's params with the tiny models' image size, a short whisper decode and fine KTS shots."""
+    """The project's params with the tiny models' image size and fine KTS shots."""
     import yaml
 
     from deevisum.config import load_params, to_dict
 
     p = to_dict(load_params(Path(__file__).resolve().parents[1] / "params.yaml"))
     p["frames"]["image_size"] = 32
-    p["asr"]["sample_len"] = 4
     p["evaluate"]["kts_vmax"] = 0.05  # KTS penalty low enough to find the 2-4 s shots of 7-s videos
     path = tmp_path_factory.mktemp("params") / "params.yaml"
     path.write_text(yaml.safe_dump(p))
     return path
 
 
+HEARD = [{"start": 1.0, "end": 1.8, "text": "hello world", "no_speech_prob": 0.0, "avg_logprob": -0.1,
+          "words": [{"start": 1.0, "end": 1.4, "word": "hello"}, {"start": 1.4, "end": 1.8, "word": "world"}]}]
+"""What the stand-in transcriber hears in every WAV."""
+
+
+@pytest.fixture
+def fake_asr(monkeypatch: pytest.MonkeyPatch) -> list:
+    """``load_asr`` replaced by a transcriber that hears :data:`HEARD`; returns the AsrParams it was given
+    (whisper itself is tested in test_asr.py and by the end-to-end test here)."""
+    import deevisum.data.asr
+
+    loaded: list = []
+
+    def load_asr(p: object) -> object:
+        loaded.append(p)
+        return lambda wav_path: [dict(s) for s in HEARD]
+
+    monkeypatch.setattr(deevisum.data.asr, "load_asr", load_asr)
+    return loaded
+
+
 def _summarize(video: Path, out: Path, models: dict[str, Path], params: Path, *extra: str) -> int:
     from deevisum.app.cli import main
 
     return main(["summarize", str(video), "-o", str(out), "--student", str(models["student"]), "--exits",
-                 str(models["exits"]), "--asr-model", str(models["asr"]), "--params", str(params), *extra])
+                 str(models["exits"]), "--params", str(params), *extra])
 
 
 def test_summarize_demo_video_end_to_end(mini_corpus: Path, tiny_models: dict, params_file: Path, tmp_path: Path) -> None:
@@ -218,7 +243,8 @@ def test_summarize_demo_video_end_to_end(mini_corpus: Path, tiny_models: dict, p
     assert float(info["format"]["duration"]) == pytest.approx(report["summary_seconds"], abs=0.15)
 
 
-def test_no_early_exit_runs_full_depth(mini_corpus: Path, tiny_models: dict, params_file: Path, tmp_path: Path) -> None:
+def test_no_early_exit_runs_full_depth(mini_corpus: Path, tiny_models: dict, params_file: Path, fake_asr: list,
+                                      tmp_path: Path) -> None:
     video = sorted((mini_corpus / "video").glob("*.mp4"))[0]
     out = tmp_path / "full.mp4"
     assert _summarize(video, out, tiny_models, params_file, "--budget", "0.5", "--no-early-exit") == 0
@@ -227,9 +253,18 @@ def test_no_early_exit_runs_full_depth(mini_corpus: Path, tiny_models: dict, par
     assert report["settings"]["exits"] is None and report["settings"]["threshold"] is None
 
 
-@pytest.mark.parametrize("problem", ["no video stream", "not a readable video", "not a saved model", "do not fit", "no shot fits"])
+def test_asr_model_flag_overrides_the_asr_params(video: Path, tiny_models: dict, params_file: Path, fake_asr: list,
+                                                 tmp_path: Path) -> None:
+    from deevisum.config import load_params
+
+    assert _summarize(video, tmp_path / "s.mp4", tiny_models, params_file, "--asr-model", "small.en") == 0
+    assert fake_asr == [dataclasses.replace(load_params(params_file).asr, model="small.en")]
+
+
+@pytest.mark.parametrize("problem", ["no video stream", "not a readable video", "not a saved model", "do not fit",
+                                     "shorter than one frame"])
 def test_bad_input_fails_clearly_without_output(problem: str, tiny_models: dict, params_file: Path, video: Path,
-                                                tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+                                                fake_asr: list, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     source, models, extra = video, dict(tiny_models), []
     if problem == "no video stream":
         source = tmp_path / "audio_only.mp4"
@@ -243,22 +278,129 @@ def test_bad_input_fails_clearly_without_output(problem: str, tiny_models: dict,
     elif problem == "do not fit":
         models["exits"] = models["bad_exits"]
     else:
-        extra = ["--budget", "0.05"]  # 0.4 s of an 8-s video: shorter than any shot
+        extra = ["--budget", "0.01"]  # 0.8 of the 80 frames: no summary can be cut
     out = tmp_path / "out" / "summary.mp4"
     assert _summarize(source, out, models, params_file, *extra) == 1
     err = capsys.readouterr().err
-    assert problem in err and "error" in err
+    culprit = {"not a saved model": models["student"], "do not fit": models["exits"]}.get(problem, source)
+    assert problem in err and "error" in err and str(culprit) in err  # the error names the file at fault
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
 
 
-def test_video_without_audio_is_summarized_silently(tiny_models: dict, params_file: Path, tmp_path: Path) -> None:
+def _check_summary(source: Path, out: Path, budget: float) -> dict:
+    """The three outputs exist, the video plays (ffprobe) for as long as the report says, and the summary
+    is as long as the budget allows: the knapsack's capacity floor(budget * frames) at most, and short of
+    it by less than any shot left out (shot values are positive, so a skipped shot that fitted would
+    have been taken; sub-shots keep every shot <= the capacity)."""
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    info, times = probe(source), frame_times(source)  # the report's times are the frames' time stamps
+
+    def frame(t: float) -> int:
+        return int(np.abs(times - t).argmin())
+
+    frames = [(frame(s["start"]), frame(s["end"])) for s in report["shots"]]
+    assert frames[0][0] == 0 and frames[-1][1] == info.n_frames
+    chosen = {s["shot"] for s in report["segments"]}
+    taken = sum(b - a for i, (a, b) in enumerate(frames) if i in chosen)
+    room = math.floor(budget * info.n_frames) - taken
+    assert chosen and 0 <= room < min(b - a for i, (a, b) in enumerate(frames) if i not in chosen)
+    played = _probe(out)
+    assert [s["codec_type"] for s in played["streams"]] == ["video", "audio"][: 1 + info.has_audio]
+    assert float(played["format"]["duration"]) == pytest.approx(report["summary_seconds"], abs=0.1 + 1 / info.fps)
+    spans = [times[b] - times[a] for i, (a, b) in enumerate(frames) if i in chosen]
+    assert report["summary_seconds"] == pytest.approx(sum(spans), abs=1e-3 * len(spans))
+    return report
+
+
+def test_video_without_audio_is_summarized_silently(tiny_models: dict, params_file: Path, fake_asr: list,
+                                                    tmp_path: Path) -> None:
     """No audio track: no transcript, silent cues, and a summary with a video stream only."""
     silent = _brightness_video(tmp_path / "silent.mp4", audio=False)
     out = tmp_path / "silent_summary.mp4"
     assert _summarize(silent, out, tiny_models, params_file, "--budget", "0.5") == 0
-    report = json.loads(out.with_suffix(".json").read_text())
+    report = _check_summary(silent, out, 0.5)
     assert report["settings"]["has_audio"] is False
-    assert [s["codec_type"] for s in _probe(out)["streams"]] == ["video"]
-    # the cut holds exactly the selected seconds, read back from the grey levels
-    seconds = [t for seg in report["segments"] for t in range(round(seg["start"]), round(seg["end"]))]
-    assert np.abs(_grey_levels(out) - np.repeat([20 * t for t in seconds], FPS)).max() < 4
+    # the cut holds exactly the selected frames, read back from the grey levels (20 x their second)
+    frames = [f for seg in report["segments"] for f in range(round(seg["start"] * FPS), round(seg["end"] * FPS))]
+    assert np.abs(_grey_levels(out) - 20 * (np.array(frames) // FPS)).max() < 4
+
+
+VFR = ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=15:duration=3", "-f", "lavfi", "-i",
+       "testsrc2=size=160x120:rate=30:duration=3,hue=h=90", "-f", "lavfi", "-i", "sine=frequency=440:duration=6",
+       "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-map", "2:a", "-fps_mode", "vfr"]
+"""3 s at 15 fps then 3 s at 30 fps, time stamps kept (Matroska then reports the first part's 15 fps)."""
+
+
+USER_VIDEOS = {
+    # name: (file suffix, lavfi video source of {s} seconds, seconds)
+    "4-s clip": (".mp4", "testsrc2=size=320x240:rate=25:duration={s}", 4),
+    "30000/1001 fps": (".mp4", "testsrc2=size=160x120:rate=30000/1001:duration={s}", 5),
+    "640x272": (".mp4", "testsrc2=size=640x272:rate=24:duration={s}", 4),
+    "720p": (".mp4", "testsrc2=size=1280x720:rate=30:duration={s}", 3),
+    "odd size 321x241": (".mkv", "testsrc2=size=321x241:rate=25:duration={s}", 3),
+    # a tripod camera: one shot (KTS finds no cut), 10x longer than the 10-s sub-shots
+    "long single shot": (".mp4", "smptebars=size=160x120:rate=10:duration={s},noise=alls=10:allf=t", 100),
+    "variable frame rate mp4": (".mp4", "vfr", 6),
+    "variable frame rate mkv": (".mkv", "vfr", 6),
+}
+"""Videos as users have them (a no-audio one: test_video_without_audio_is_summarized_silently)."""
+
+
+def _user_video(name: str, directory: Path) -> Path:
+    suffix, source, seconds = USER_VIDEOS[name]
+    path = directory / f"{name.replace(' ', '_').replace('/', '_')}{suffix}"
+    args = VFR if source == "vfr" else ["-f", "lavfi", "-i", source.format(s=seconds), "-f", "lavfi", "-i",
+                                        f"sine=frequency=440:sample_rate=44100:duration={seconds}"]
+    codecs = ["-c:v", "libx264", "-pix_fmt", "yuv444p" if "odd" in name else "yuv420p", "-c:a", "aac"]
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args, *codecs, str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize("name", list(USER_VIDEOS))
+def test_videos_as_users_have_them_get_a_summary_of_about_the_budget(name: str, tiny_models: dict, params_file: Path,
+                                                                      fake_asr: list, tmp_path: Path) -> None:
+    source = _user_video(name, tmp_path)
+    out = tmp_path / "summary.mp4"
+    assert _summarize(source, out, tiny_models, params_file) == 0  # the default 15% budget
+    report = _check_summary(source, out, 0.15)
+    info = probe(source)
+    assert len(report["scores"]) == info.n_seconds
+    assert report["duration"] == pytest.approx(USER_VIDEOS[name][2], abs=2 / info.fps)  # VFR: frames / their span
+    if name in ("4-s clip", "long single shot"):
+        # one shot longer than the budget (0.6 s; 15 s > 10 s max): equal sub-shots, the summary within one of them
+        assert report["summary_seconds"] == pytest.approx(0.15 * report["duration"], abs=1 / info.fps if name[0] == "4" else 1.0)
+    if name == "640x272":
+        sizes = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "stream=width,height",
+                                "-of", "csv=p=0", str(out)], check=True, capture_output=True, text=True).stdout
+        assert sizes.strip() == "640,272"
+
+
+def test_long_audio_is_transcribed_in_pieces_in_video_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The transcriber gets at most ASR_PIECE_SECONDS at once, cut at a quiet moment; its times come back in video time."""
+    import wave
+
+    from deevisum.app import summarize
+    from deevisum.config import Params
+
+    monkeypatch.setattr(summarize, "ASR_PIECE_SECONDS", 30)
+    sr = 16000
+    noise = (np.random.default_rng(0).normal(0, 3000, 70 * sr)).astype(np.int16)
+    noise[int(27.3 * sr) : int(27.5 * sr)] = 0  # a pause inside the last 5 s of the first piece
+    borders = summarize._piece_borders(noise, sr)
+    assert borders[:2] == [0, int(27.3 * sr)] and borders[-1] == len(noise)
+    assert all(25 * sr <= b - a <= 30 * sr for a, b in itertools.pairwise(borders[:-1])) and borders[-1] - borders[-2] <= 30 * sr
+    video = _user_video("long single shot", tmp_path)  # 100 s of a steady tone
+    heard: list[float] = []
+
+    def transcriber(wav: Path) -> list[dict]:
+        with wave.open(str(wav)) as w:
+            heard.append(w.getnframes() / w.getframerate())
+        return [dict(s) for s in HEARD]
+
+    segments, cues = summarize._transcript_and_cues(video, True, 100, transcriber, Params())
+    assert len(heard) == 4 and all(25 <= d <= 30 for d in heard[:-1]) and sum(heard) == pytest.approx(100, abs=0.1)
+    offsets = np.cumsum([0.0, *heard[:-1]])
+    assert [s["start"] for s in segments] == pytest.approx(offsets + 1.0, abs=1e-3)
+    assert [w["end"] for s in segments for w in s["words"]] == pytest.approx(np.repeat(offsets, 2) + [1.4, 1.8] * 4, abs=1e-3)
+    assert [c["second"] for c in cues if c["speech"]] == sorted({int(o + 1.0) for o in offsets} | {int(o + 1.8) for o in offsets})

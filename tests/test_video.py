@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 
 from deevisum.data.benchmarks import VideoAnnotation
-from deevisum.data.video import VideoInfo, check_annotation, extract_audio, probe, read_frames_1fps
+from deevisum.data.video import (
+    VideoInfo,
+    check_annotation,
+    extract_audio,
+    probe,
+    read_frames_1fps,
+)
 from deevisum.io import InputError
 from deevisum.timebase import middle_frames
 
@@ -31,6 +37,14 @@ def make_video(path: Path, seconds: float, rate: str, audio: bool = True, codec:
     if audio:
         args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}", "-c:a", "aac"]
     ffmpeg(*args, *(codec or ("-c:v", "libx264", "-pix_fmt", "yuv420p")), str(path))
+    return path
+
+
+def make_vfr(path: Path) -> Path:
+    """Variable frame rate: 3 s at 15 fps, then 3 s at 30 fps (135 frames in 6 s), time stamps kept."""
+    parts = [f"testsrc=size=32x24:rate={r}:duration=3,geq=lum='mod(8*N+{o},256)':cb=128:cr=128" for r, o in ((15, 0), (30, 4))]
+    ffmpeg("-f", "lavfi", "-i", parts[0], "-f", "lavfi", "-i", parts[1], "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0",
+           "-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path))
     return path
 
 
@@ -53,6 +67,8 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "slow": make_video(d / "slow.mkv", 7, "1/2", audio=False, codec=("-c:v", "ffv1")),  # < 1 fps, no nb_frames
         "silent": make_video(d / "silent.mp4", 2, "15", audio=False),
         "faststart": d / "faststart.mp4",
+        "vfr_mp4": make_vfr(d / "vfr.mp4"),
+        "vfr_mkv": make_vfr(d / "vfr.mkv"),
     }
     ffmpeg("-i", str(v["good"]), "-c", "copy", "-movflags", "+faststart", str(v["faststart"]))
     return v
@@ -119,6 +135,21 @@ def test_second_frame_is_the_middle_one_inside_its_second(rate, n_frames):
         lo, hi = math.floor(i * rate), min(math.floor((i + 1) * rate), n_frames)
         assert lo <= n < hi  # the contract's frames of second i
         assert n == min(math.floor((i + Fraction(1, 2)) * rate), n_frames - 1)
+
+
+@pytest.mark.parametrize("name", ["vfr_mp4", "vfr_mkv"])
+def test_variable_frame_rate_is_modelled_at_the_average_rate(name, videos):
+    """MP4 reports the average rate; Matroska the first part's 15 fps, under which 135 frames would
+    last 9 s: there the rate comes from the packets' time stamps (135 frames over their 6-s span)."""
+    header = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "stream=avg_frame_rate",
+                             "-of", "csv=p=0", str(videos[name])], check=True, capture_output=True, text=True).stdout
+    assert (header.strip() == "15/1") == (name == "vfr_mkv")
+    info = probe(videos[name])
+    assert info.n_frames == len(decode_all(videos[name])) == 135
+    assert info.duration == pytest.approx(6.0, abs=2 / info.fps)
+    assert info.n_seconds in (6, 7)  # a last second of a few ms when the span rounds above 6 s
+    frames = read_frames_1fps(videos[name], info, S)
+    np.testing.assert_array_equal(frames, decode_all(videos[name])[middle_frames(info.frame_rate, info.n_frames)])
 
 
 @pytest.mark.parametrize("name", ["good", "ntsc", "slow"])

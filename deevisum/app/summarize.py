@@ -2,10 +2,16 @@
 
 Composition only: every step is the pipeline's own library code (frames, ASR, audio cues,
 prompts, the student with early exit, shots + knapsack), so a summary scores and cuts shots
-exactly as evaluation does; only the knapsack's shot value defaults to the importance a shot holds
-(``summarize.shot_value: total``) rather than the field's mean score, which favours many short
-low-importance shots over the video's key moment. What the command writes (the cut video, the
-PNG and JSON reports, all or nothing) is :mod:`deevisum.app.outputs`.
+as evaluation does, with two departures for viewers: the knapsack's shot value defaults to the
+importance a shot holds (``summarize.shot_value: total``) rather than the field's mean score, which
+favours many short low-importance shots over the video's key moment; and shots longer than
+``summarize.max_shot_seconds`` or than the budget are cut into sub-shots, so a short clip or a
+one-shot recording still gets a summary of about the budget. What the command writes (the cut
+video, the PNG and JSON reports, all or nothing) is :mod:`deevisum.app.outputs`.
+
+Hour-long videos run in bounded memory: frames are kept at one per second and
+``frames.image_size`` pixels, the audio is memory-mapped and read in chunks (cues) and pieces
+(transcriber), KTS works in windows, and the cut decodes only around the chosen frames.
 
 The pipeline modules (torch, transformers, whisper: ~15 s to import on a small CPU) are
 imported inside the functions that run them, so ``deevisum --help`` and ``deevisum evaluate``,
@@ -15,8 +21,12 @@ which import this module to build their parser, do not pay for them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
 import sys
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +46,7 @@ class SummarizeOptions:
     exits: Path | None
     """Exit heads; None scores every second at full depth (``--no-early-exit``)."""
     asr_model: str
+    """Overrides ``asr.model`` (``--asr-model``)."""
     budget: float
     threshold: float
     title: str
@@ -48,9 +59,9 @@ def _step(message: str) -> None:
     tqdm.write(f"summarize: {message}")
 
 
-def _load_models(opts: SummarizeOptions):
-    """Student, runner (with exit heads unless disabled) and ASR, loaded before any decoding so a
-    wrong checkpoint path fails in seconds."""
+def _load_models(opts: SummarizeOptions, p: Params):
+    """Student, runner (with exit heads unless disabled) and the transcriber, loaded before any
+    decoding so a wrong checkpoint path fails in seconds."""
     from deevisum.data.asr import load_asr
     from deevisum.early_exit.heads import load_exit_heads
     from deevisum.early_exit.runner import EarlyExitRunner
@@ -63,25 +74,71 @@ def _load_models(opts: SummarizeOptions):
         runner = EarlyExitRunner(model, answer_token_ids(processor.tokenizer), heads)
     except ValueError as e:
         raise InputError(opts.exits or opts.student, f"does not fit the student {opts.student}: {e}") from None
-    return runner, processor, load_asr(opts.asr_model)
+    return runner, processor, load_asr(dataclasses.replace(p.asr, model=opts.asr_model))
 
 
-def _transcript_and_cues(source: Path, has_audio: bool, n_seconds: int, asr, p: Params) -> tuple[list, list]:
-    """Whisper segments and per-second audio cues; a silent video gets no speech and silent cues."""
-    from deevisum.data.asr import transcribe
+ASR_PIECE_SECONDS = 180
+"""Most audio the transcriber gets at once: it holds its input as floats and more for whisper's VAD
+(+160 MB for 10 min, +25 MB for 3 min, ~1 GB for an hour). Pieces end at the quietest 100 ms of
+their last 5 s, so a word is seldom cut."""
+
+
+def _piece_borders(pcm: np.ndarray, sr: int) -> list[int]:
+    """Sample borders of the transcriber's pieces: at most :data:`ASR_PIECE_SECONDS` long each."""
+    longest, block = int(ASR_PIECE_SECONDS * sr), sr // 10
+    borders = [0]
+    while len(pcm) - borders[-1] > longest:
+        lo = borders[-1] + longest - 50 * block
+        energy = np.square(np.asarray(pcm[lo : lo + 50 * block], dtype=np.float64)).reshape(50, block).sum(axis=1)
+        borders.append(lo + int(np.argmin(energy)) * block)
+    return [*borders, len(pcm)]
+
+
+def _shifted(segment: dict, seconds: float) -> dict:
+    """A transcript segment (and its words) moved ``seconds`` later."""
+    moved = {**segment, "start": round(segment["start"] + seconds, 3), "end": round(segment["end"] + seconds, 3)}
+    if "words" in segment:
+        moved["words"] = [{**w, "start": round(w["start"] + seconds, 3), "end": round(w["end"] + seconds, 3)}
+                          for w in segment["words"]]
+    return moved
+
+
+def _transcribe(transcriber: Callable[[Path], list], wav: Path, pcm: np.ndarray, sr: int) -> list:
+    """Segments of the whole WAV, transcribed piece by piece (:data:`ASR_PIECE_SECONDS`) in video time."""
+    import scipy.io.wavfile
+
+    borders = _piece_borders(pcm, sr)
+    if len(borders) == 2:
+        return transcriber(wav)
+    segments: list = []
+    piece = wav.with_name("piece.wav")
+    for lo, hi in itertools.pairwise(borders):
+        scipy.io.wavfile.write(piece, sr, np.asarray(pcm[lo:hi]))
+        segments += [_shifted(s, lo / sr) for s in transcriber(piece)]
+    return segments
+
+
+def _transcript_and_cues(source: Path, has_audio: bool, n_seconds: int, transcriber: Callable[[Path], list], p: Params
+                         ) -> tuple[list, list]:
+    """Whisper segments and per-second audio cues; a video without audio gets no speech and ``no audio`` cues.
+
+    The WAV is memory-mapped as 16-bit PCM, which the cues read a chunk at a time and the
+    transcriber gets in pieces: an hour of float samples would take 230 MB, its STFT ~1 GB.
+    """
     from deevisum.data.audio_cues import audio_cues
     from deevisum.data.video import extract_audio
-    from deevisum.data.wav import read_wav
+    from deevisum.data.wav import read_pcm
 
-    segments: list = []
-    audio = np.zeros(0, dtype=np.float32)
-    if has_audio:
-        with tempfile.TemporaryDirectory(prefix="deevisum-") as tmp:
-            wav = Path(tmp) / "audio.wav"
-            extract_audio(source, wav, p.frames.sample_rate)
-            segments = transcribe(asr, wav, p.asr.language, p.asr.no_speech_threshold, p.asr.logprob_threshold, p.asr.sample_len)
-            audio = read_wav(wav, p.frames.sample_rate)
-    return segments, audio_cues(audio, p.frames.sample_rate, segments, n_seconds, p.cues)
+    if not has_audio:
+        return [], audio_cues(np.zeros(0, dtype=np.float32), p.frames.sample_rate, [], n_seconds, p.cues)
+    with tempfile.TemporaryDirectory(prefix="deevisum-") as tmp:
+        wav = Path(tmp) / "audio.wav"
+        extract_audio(source, wav, p.frames.sample_rate)
+        pcm = read_pcm(wav, p.frames.sample_rate, mmap=True)
+        segments = _transcribe(transcriber, wav, pcm, p.frames.sample_rate)
+        cues = audio_cues(pcm, p.frames.sample_rate, segments, n_seconds, p.cues)
+        del pcm  # unmapped before the folder goes
+    return segments, cues
 
 
 def _score(runner, processor, prompts: list[str], frames: np.ndarray, batch_size: int, threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
@@ -101,10 +158,15 @@ def _score(runner, processor, prompts: list[str], frames: np.ndarray, batch_size
 def summarize(source: str | Path, output: str | Path, opts: SummarizeOptions, p: Params) -> SummaryResult:
     """Summarize ``source`` into ``output`` (+ ``.png`` and ``.json`` next to it); returns what was selected."""
     from deevisum.data.prompts import FULL, prompt_fields, prompts_for, render_prompt
-    from deevisum.data.video import probe, read_frames_1fps
+    from deevisum.data.video import frame_times, probe, read_frames_1fps
     from deevisum.evaluation.scores import expand_scores
     from deevisum.models.vlm import model_modalities
-    from deevisum.summary.keyshots import keyshot_summaries, shot_means
+    from deevisum.summary.keyshots import (
+        capacity,
+        fit_shots,
+        keyshot_summaries,
+        shot_means,
+    )
     from deevisum.summary.shots import frame_features, kts_shots
     from deevisum.timebase import frame_time
 
@@ -114,38 +176,42 @@ def summarize(source: str | Path, output: str | Path, opts: SummarizeOptions, p:
     output = check_output(output, source)
     info = probe(source)  # InputError: missing, unreadable, no video stream, truncated
     _step(f"{source.name}: {info.duration:.1f} s, {info.fps:g} fps, {'with' if info.has_audio else 'no'} audio")
-    runner, processor, asr = _load_models(opts)
-    _step("reading one frame per second")
-    frames = read_frames_1fps(source, info, p.frames.image_size)
-    _step("transcribing speech and measuring audio cues")
-    segments, cues = _transcript_and_cues(source, info.has_audio, info.n_seconds, asr, p)
+    if capacity(opts.budget, info.n_frames) < 1:
+        raise InputError(source, f"a {opts.budget:g} summary of its {info.n_frames} frames is shorter than one frame (raise --budget)")
+    runner, processor, transcriber = _load_models(opts, p)
+    _step("reading one frame per second while transcribing speech and measuring audio cues")
+    with ThreadPoolExecutor(1) as pool:  # ffmpeg decodes on one core while whisper runs on another
+        reading = pool.submit(read_frames_1fps, source, info, p.frames.image_size)
+        timing = pool.submit(frame_times, source)
+        segments, cues = _transcript_and_cues(source, info.has_audio, info.n_seconds, transcriber, p)
+        frames, times = reading.result(), timing.result()
     rows = [{**f, "prompt": render_prompt(f, p.prompts.template, FULL)}
             for f in prompt_fields(opts.category, opts.title, segments, cues, p.prompts)]
     prompts = prompts_for(rows, model_modalities(opts.student), p.prompts.template)  # as the student was trained
     threshold = opts.threshold if opts.exits is not None else None
+    _step(f"scoring {len(prompts)} seconds")
     scores, layers = _score(runner, processor, prompts, frames, p.ee.batch_size, threshold)
     _step("cutting shots and choosing the summary")
     frame_scores = expand_scores(scores, info.frame_rate, info.n_frames)
-    shots = kts_shots(frame_features(frames), info.n_frames, info.frame_rate, p.evaluate.kts_max_shots, p.evaluate.kts_vmax)
+    shots = kts_shots(frame_features(frames), info.n_frames, info.frame_rate, p.evaluate.kts_shot_seconds, p.evaluate.kts_vmax)
+    shots = fit_shots(shots, opts.budget, info.n_frames, max(1, round(p.summarize.max_shot_seconds * info.fps)))
     in_summary = keyshot_summaries(frame_scores, shots, opts.budget, opts.shot_value)[0]
+    if times is None or len(times) != info.n_frames + 1:  # no time stamps: the frame model's times
+        times = frame_time(np.arange(info.n_frames + 1), info.frame_rate)
     result = SummaryResult(
         duration=info.duration,
         scores=[round(float(s), 4) for s in scores],
-        shots=[(round(float(frame_time(a, info.frame_rate)), 3), round(float(frame_time(b, info.frame_rate)), 3))
-               for a, b in shots.tolist()],
+        shots=[(round(float(times[a]), 3), round(float(times[b]), 3)) for a, b in shots.tolist()],
         shot_frames=[(a, b) for a, b in shots.tolist()],
         shot_scores=[round(float(v), 4) for v in shot_means(frame_scores, shots)],
         selected=np.flatnonzero(in_summary[shots[:, 0]]).tolist(),
         exit_layers=layers.tolist(),
     )
-    if not result.selected:
-        shortest = min(end - start for start, end in result.shots)
-        raise InputError(source, f"no shot fits a {opts.budget:.0%} summary ({opts.budget * info.duration:.1f} s): the shortest "
-                                 f"of its {len(shots)} shots lasts {shortest:.1f} s (raise --budget, or lower "
-                                 "evaluate.kts_vmax in the params for finer shots)")
     settings = {"student": str(opts.student), "exits": str(opts.exits) if opts.exits else None, "threshold": threshold,
-                "budget": opts.budget, "shot_value": opts.shot_value, "category": opts.category, "has_audio": info.has_audio}
-    write_outputs(source, output, result, info.has_audio, info.frame_rate, opts.title, settings)
+                "budget": opts.budget, "shot_value": opts.shot_value, "max_shot_seconds": p.summarize.max_shot_seconds,
+                "category": opts.category, "has_audio": info.has_audio}
+    _step(f"cutting {len(result.selected)} of {len(shots)} shots into the summary video, PNG and JSON")
+    write_outputs(source, output, result, info.has_audio, times, opts.title, settings)
     _step(f"wrote {output}: {result.summary_seconds:.1f} s of {info.duration:.1f} s ({result.summary_seconds / info.duration:.0%})")
     return result
 
@@ -167,7 +233,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-early-exit", action="store_true", help="run the student at full depth for every second")
     parser.add_argument("--student", type=Path, help="student checkpoint directory (default: summarize.student)")
     parser.add_argument("--exits", type=Path, help="exit heads trained on that student (default: summarize.exits)")
-    parser.add_argument("--asr-model", help="whisper model name or local checkpoint (default: asr.model)")
+    parser.add_argument("--asr-model", help="speech model, overriding asr.model: 'bundled', a local model or a model name")
     parser.add_argument("--title", help="video title for the prompt (default: the file name without extension)")
     parser.add_argument("--shot-value", choices=("total", "mean"),
                         help="knapsack value of a shot: total importance or mean score (default: summarize.shot_value)")

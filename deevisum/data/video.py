@@ -97,11 +97,77 @@ def probe(path: str | Path) -> VideoInfo:
     claimed = int(v.get("nb_frames") or 0)
     if claimed and claimed != n_frames:
         raise InputError(path, f"truncated or corrupt: the header says {claimed} frames but {n_frames} are present")
-    rate = _rate(v.get("avg_frame_rate")) or _rate(v.get("r_frame_rate"))
-    if rate is None:
-        raise InputError(path, "video stream has no frame rate")
+    rate = _frame_rate(path, v, n_frames, meta.get("format", {}).get("duration"))
     has_audio = any(s.get("codec_type") == "audio" and int(s.get("nb_read_packets") or 0) > 0 for s in streams)
     return VideoInfo(rate, n_frames, int(v.get("width") or 0), int(v.get("height") or 0), has_audio)
+
+
+def _seconds(text: object) -> float | None:
+    """A positive duration from ffprobe's text, else None ('N/A', missing)."""
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return value if value > 0 else None
+
+
+def _consistent(n_frames: int, rate: Fraction, seconds: float) -> bool:
+    """Do ``n_frames`` at ``rate`` last ``seconds``, give or take two frames or 1%?"""
+    return abs(n_frames / rate - seconds) <= max(2 / rate, 0.01 * seconds)
+
+
+def frame_times(path: str | Path, stream: str = "v:0") -> np.ndarray | None:
+    """When each frame of ``stream`` starts, in presentation order, plus when the last one ends:
+    (n_frames + 1,) seconds from the file's start, as ffmpeg's ``-ss`` counts them (demuxing only).
+
+    None where the container has no time stamps (a raw H.264 stream). A variable-rate video's
+    frames are shown at these times, not at the frame model's evenly spaced ones.
+    """
+    path = Path(path)
+    try:
+        meta = ffmpeg.probe(str(path.resolve()), select_streams=stream, show_entries="packet=pts,duration:stream=time_base",
+                            v="error")
+    except (ffmpeg.Error, ValueError) as e:
+        raise InputError(path, f"not a readable video (ffprobe: {e})") from None
+    base = _rate((meta.get("streams") or [{}])[0].get("time_base"))
+    packets = [p for p in meta.get("packets", []) if p.get("pts") is not None]
+    if base is None or len(packets) < 2 or len(packets) != len(meta.get("packets", [])):
+        return None
+    pts = np.array([int(p["pts"]) for p in packets], dtype=np.int64)
+    order = np.argsort(pts, kind="stable")
+    last = packets[int(order[-1])].get("duration")
+    tail = int(last) if last and int(last) > 0 else int(np.median(np.diff(pts[order])))
+    ticks = np.append(pts[order], pts[order[-1]] + tail)
+    start = float(meta.get("format", {}).get("start_time") or 0.0)
+    return ticks * float(base) - start
+
+
+def _frame_rate(path: Path, stream: dict, n_frames: int, format_duration: object) -> Fraction:
+    """The rate of the frame model (:mod:`deevisum.timebase`): frames evenly spaced over the stream.
+
+    A constant-rate stream keeps its exact header rate (``avg_frame_rate``, e.g. 30000/1001).
+    A variable-rate one (phones, screen recorders, spliced clips) is modelled as evenly spaced at
+    its average rate: MP4 reports that as ``avg_frame_rate``, but Matroska/WebM report the rate
+    of the first frames, under which the frames would last far longer than the video (a 15 -> 30
+    fps splice of 6 s would be modelled as 9 s). So when the header rate does not fit the stream's
+    duration, the packet time stamps are read (demuxing only) and the rate becomes frames / the
+    span they cover. Counts, seconds and total length then match the video; within a variable
+    stretch a frame's model time can drift from its time stamp by the local rate difference (for
+    that splice, up to 1 s mid-video), which moves which frame stands for a second there (and so
+    which second's sound and words go with it). The summary itself is cut at the frames' own
+    time stamps (:func:`frame_times`), so its pictures and sound stay in sync.
+    """
+    header = _rate(stream.get("avg_frame_rate")) or _rate(stream.get("r_frame_rate"))
+    hint = _seconds(stream.get("duration")) or _seconds(format_duration)
+    if header is not None and hint is not None and _consistent(n_frames, header, hint):
+        return header
+    times = frame_times(path, str(stream.get("index", "v:0")))
+    span = float(times[-1] - times[0]) if times is not None else 0.0
+    if span <= 0 or (header is not None and _consistent(n_frames, header, span)):
+        if header is None:
+            raise InputError(path, "video stream has no frame rate")
+        return header
+    return (n_frames / Fraction(span)).limit_denominator(1001)
 
 
 def _select_expr(info: VideoInfo) -> str:

@@ -1,13 +1,16 @@
 """The KD loss of every distillation stage, on the five answer logits at the answer position.
 
-Loss (issue 4, as written in the paper):
-``L = CE + phi * KL(P_s || P_m) + psi * KL(P_s || P_t)``, where P are temperature-T softmaxes
-over the five answer logits at the answer position only (image, prompt and padding positions
-never enter), each KL term multiplied by T^2 so its gradient scale does not depend on T.
-KL(P || Q) = sum P log(P / Q) with P the model being trained (the targets are constants).
+Student loss: ``L = CE + phi * KD(mentor) + psi * KD(teacher)``, each KD term a KL divergence
+between temperature-T softmaxes over the five answer logits at the answer position only (image,
+prompt and padding positions never enter), multiplied by T^2 so its gradient scale does not
+depend on T. ``forward`` (the default, standard KD as in Hinton et al. and the authors' code):
+KL(P_target || P_trained), which asks the trained model to cover all the target's mass;
+``reverse``: KL(P_trained || P_target), mode-seeking. The target is a constant.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -15,11 +18,19 @@ import torch.nn.functional as F
 from deevisum.models.tokenizer import ANSWERS
 
 
-def kd_term(logits: torch.Tensor, target_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Per row T^2 * KL(P || Q), P = softmax(logits/T) (trained), Q = softmax(target/T) (held fixed)."""
+def kd_term(logits: torch.Tensor, target_logits: torch.Tensor, temperature: float,
+            direction: Literal["forward", "reverse"] = "forward") -> torch.Tensor:
+    """Per row T^2 * KL, between P = softmax(logits/T) (trained) and Q = softmax(target/T) (held fixed):
+    KL(Q || P) for ``forward``, KL(P || Q) for ``reverse``."""
     log_p = F.log_softmax(logits / temperature, dim=-1)
     log_q = F.log_softmax(target_logits.detach().to(logits.dtype) / temperature, dim=-1)
-    return (log_p.exp() * (log_p - log_q)).sum(-1) * temperature**2
+    if direction == "forward":
+        kl = (log_q.exp() * (log_q - log_p)).sum(-1)
+    elif direction == "reverse":
+        kl = (log_p.exp() * (log_p - log_q)).sum(-1)
+    else:
+        raise ValueError(f"KL direction must be 'forward' or 'reverse', got {direction!r}")
+    return kl * temperature**2
 
 
 def check_answer_vocab(answer_ids: dict[str, list[int]]) -> list[int]:

@@ -6,8 +6,9 @@ around these. Each trained model directory also records which modalities its pro
 the model was trained on.
 
 Student variants (``STUDENT_VARIANTS``): ``ce`` (CE only), ``kd`` (single-stage KD from the
-teacher: ``L = CE + phi * KL(P_s || P_t)``), and the modality ablation ``frame`` /
-``frame_text`` (CE only; their frame+text+audio counterpart is ``ce``). Every variant trains the
+teacher with the MSKD student's total KD weight: ``L = CE + (phi + psi) * KD(teacher)``), and the modality ablation ``frame`` /
+``frame_title`` / ``frame_title_audio`` (CE only; with speech too it is ``ce``), one modality added
+per step. Every variant trains the
 student architecture on the same examples with the same ``train`` params as the MSKD student.
 """
 
@@ -44,7 +45,8 @@ STUDENT_VARIANTS: dict[str, StudentVariant] = {
     "ce": StudentVariant(kd_from=()),
     "kd": StudentVariant(kd_from=("teacher",)),
     "frame": StudentVariant(kd_from=(), modalities="frame"),
-    "frame_text": StudentVariant(kd_from=(), modalities="frame_text"),
+    "frame_title": StudentVariant(kd_from=(), modalities="frame_title"),
+    "frame_title_audio": StudentVariant(kd_from=(), modalities="frame_title_audio"),
 }
 
 

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from transformers import PaliGemmaProcessor, get_linear_schedule_with_warmup
 
 from deevisum.checkpointing import Checkpoint, load_optimizer, optimizer_tensors
-from deevisum.config import TrainParams
+from deevisum.config import MskdParams, TrainParams
 from deevisum.distill.losses import kd_term
 from deevisum.io import seed_everything
 from deevisum.models.scoring import answer_token_ids, build_batch
@@ -69,6 +69,13 @@ class KDConfig:
 
     weights: dict[str, float] = field(default_factory=dict)
     temperature: float = 1.0
+    direction: str = "forward"
+    """KL direction of every term (``distill.losses.kd_term``)."""
+
+
+def kd_config(weights: dict[str, float], p: MskdParams) -> KDConfig:
+    """The KD terms ``weights`` with the temperature and KL direction of ``p``."""
+    return KDConfig(weights, p.temperature, p.kl_direction)
 
 
 class EpochSampler(Sampler[int]):
@@ -111,7 +118,7 @@ def batch_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor], answer_
     kd_loss = torch.zeros_like(ce)
     for name, weight in kd.weights.items():
         if weight:
-            kd_loss = kd_loss + weight * kd_term(logits[:, answer_ids], batch[f"kd_{name}"], kd.temperature)
+            kd_loss = kd_loss + weight * kd_term(logits[:, answer_ids], batch[f"kd_{name}"], kd.temperature, kd.direction)
     return ce, kd_loss
 
 

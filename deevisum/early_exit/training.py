@@ -5,7 +5,7 @@ the exit layers plus the final answer logits are cached; the heads then train fo
 on those small tensors, which takes seconds.
 
 Per exit i the loss is
-    CE(head_i, targets) + kd_weight * KL(P_final || P_head_i) + MSE(gamma_i, 1 - 2 TV(P_head_i, P_final))
+    CE(head_i, targets) + kd_weight * KD(P_head_i, P_final) + MSE(gamma_i, 1 - 2 TV(P_head_i, P_final))
 with the same answer targets the student was trained on (the annotators' distribution, or one-hot).
 The last term regresses gamma_i = cos(p_i, q) onto how close the head's answer distribution is
 to the one full depth gives (1: identical, -1: disjoint) on the training states.
@@ -41,6 +41,7 @@ from deevisum.checkpointing import (
 from deevisum.config import EEParams, ExitTrainParams
 from deevisum.data.examples import ProcessedData, answer_targets
 from deevisum.data.prompts import prompts_for
+from deevisum.distill.losses import kd_term
 from deevisum.early_exit.heads import ExitConfig, ExitHeads
 from deevisum.early_exit.runner import EarlyExitRunner
 from deevisum.early_exit.timing import example_batches
@@ -98,8 +99,8 @@ def collect_examples(
     return collect_exit_data(runner, [(b, ANSWER_POSITION, y[i * batch_size : (i + 1) * batch_size]) for i, b in enumerate(batches)])
 
 
-def exit_losses(heads: ExitHeads, data: ExitData, kd_weight: float) -> dict[str, torch.Tensor]:
-    """Summed-over-exits CE, KD and confidence losses for one mini-batch."""
+def exit_losses(heads: ExitHeads, data: ExitData, kd_weight: float, direction: str = "forward") -> dict[str, torch.Tensor]:
+    """Summed-over-exits CE, KD (``distill.losses.kd_term`` at T = 1, ``direction``) and confidence losses."""
     target = torch.softmax(data.final_logits, dim=-1)
     zero = data.final_logits.new_zeros(())
     ce, kd, conf = zero, zero, zero
@@ -107,7 +108,7 @@ def exit_losses(heads: ExitHeads, data: ExitData, kd_weight: float) -> dict[str,
         logits, gamma = heads(i, h)
         log_p = torch.log_softmax(logits, dim=-1)
         ce = ce - (data.targets * log_p).sum(-1).mean()
-        kd = kd + nn.functional.kl_div(log_p, target, reduction="batchmean")
+        kd = kd + kd_term(logits, data.final_logits, 1.0, direction).mean()
         closeness = 1.0 - (log_p.exp().detach() - target).abs().sum(-1)  # 1 - 2 TV
         conf = conf + nn.functional.mse_loss(gamma, closeness)
     return {"loss": ce + kd_weight * kd + conf, "ce": ce, "kd": kd, "conf": conf}
@@ -149,7 +150,8 @@ def load_cached_data(checkpoint: str | Path, fingerprint: str) -> dict[str, Exit
 
 
 def train_exit_heads(
-    heads: ExitHeads, train: ExitData, val: ExitData, params: ExitTrainParams, checkpoint: Checkpoint
+    heads: ExitHeads, train: ExitData, val: ExitData, params: ExitTrainParams, checkpoint: Checkpoint,
+    direction: str = "forward",
 ) -> list[dict[str, float]]:
     """Train ``heads`` in place for ``params.epochs``; returns one row of curves per epoch.
 
@@ -174,7 +176,7 @@ def train_exit_heads(
         for s in range(steps):
             idx = order[s * params.batch_size : (s + 1) * params.batch_size]
             batch = ExitData([x[idx] for x in train.states], train.final_logits[idx], train.targets[idx])
-            losses = exit_losses(heads, batch, params.kd_weight)
+            losses = exit_losses(heads, batch, params.kd_weight, direction)
             opt.zero_grad()
             losses["loss"].backward()
             opt.step()
@@ -190,7 +192,7 @@ def train_exit_heads(
 
 
 def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, template: str, soft_targets: bool,
-                   checkpoint_dir: str | Path) -> tuple[ExitHeads, list[dict[str, float]]]:
+                   checkpoint_dir: str | Path, kl_direction: str = "forward") -> tuple[ExitHeads, list[dict[str, float]]]:
     """Heads for ``ee.exit_layers`` of the frozen student: cache its states once, then train the heads.
 
     Prompts and targets are exactly the student's training ones. Returns the heads and the curves.
@@ -217,6 +219,8 @@ def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, t
             cached[split] = collect_examples(runner, processor, prompts, data.frames(examples),
                                              answer_targets(examples, soft_targets), ee.batch_size)
         save_cached_data(checkpoint_dir, states_fp, cached)
-    run = {"exits": dataclasses.asdict(config), "train": dataclasses.asdict(ee.train), "states": states_fp}
-    history = train_exit_heads(heads, cached["train"], cached["val"], ee.train, Checkpoint(checkpoint_dir, fingerprint(run)))
+    run = {"exits": dataclasses.asdict(config), "train": dataclasses.asdict(ee.train), "states": states_fp,
+           "kl_direction": kl_direction}
+    history = train_exit_heads(heads, cached["train"], cached["val"], ee.train, Checkpoint(checkpoint_dir, fingerprint(run)),
+                               kl_direction)
     return heads, history

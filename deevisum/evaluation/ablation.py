@@ -15,9 +15,14 @@ from deevisum.evaluation.baselines import baselines
 from deevisum.evaluation.protocol import evaluate_scores
 from deevisum.io import BadInputReport, read_json
 
-VARIANTS = ("teacher", "mentor", "student", "student_kd", "student_ce", "student_frame", "student_frame_text")
-"""student = MSKD; student_kd = single-stage KD from the teacher; student_ce = no KD; the last three
-are also the modality ablation (frame+text+audio, frame only, frame+text; CE only)."""
+VARIANTS = ("teacher", "mentor", "student", "student_kd", "student_ce", "student_frame", "student_frame_title",
+            "student_frame_title_audio")
+"""student = MSKD; student_kd = single-stage KD from the teacher; student_ce = no KD (every modality);
+the frame* students are the modality ablation (CE only, one modality added per step)."""
+MODALITY_STEPS = (("title", "student_frame", "student_frame_title"),
+                  ("audio", "student_frame_title", "student_frame_title_audio"),
+                  ("speech", "student_frame_title_audio", "student_ce"))
+"""(modality, the student without it, the student with it): what each step of the ablation adds."""
 TABLE_METRICS = ("f1", "kendall_tau", "spearman_rho")
 
 
@@ -45,4 +50,8 @@ def ablation_report(score_files: Mapping[str, str | Path], benchmark: Benchmark,
         for m in TABLE_METRICS:
             checks[f"mskd_gt_kd_{m}"] = table["student"][m] > table["student_kd"][m]
             checks[f"kd_gt_ce_{m}"] = table["student_kd"][m] > table["student_ce"][m]
+    for modality, without, with_it in MODALITY_STEPS:
+        if {without, with_it} <= set(table):
+            for m in TABLE_METRICS:
+                checks[f"{modality}_adds_{m}"] = table[with_it][m] > table[without][m]
     return {"n_test_videos": len(videos or []), "table": rows, "checks": checks, "bad_input": bad.to_dict()}

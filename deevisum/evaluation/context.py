@@ -74,7 +74,7 @@ def evaluation_shots(params: EvaluateParams, frames_h5: str | Path | None, video
     under ``shots: kts``, else None."""
     if params.shots != "kts" or frames_h5 is None:
         return None
-    return {meta.video_id: kts_shots(frame_features(frames), meta.n_frames, meta.rate, params.kts_max_shots, params.kts_vmax)
+    return {meta.video_id: kts_shots(frame_features(frames), meta.n_frames, meta.rate, params.kts_shot_seconds, params.kts_vmax)
             for meta, frames in read_videos(frames_h5, video_ids)}
 
 

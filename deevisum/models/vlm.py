@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 from transformers import (
     AutoTokenizer,
     BitsAndBytesConfig,
@@ -116,14 +116,19 @@ def _from_pretrained(source: str, quantize_4bit: bool, compute_dtype: str) -> Pa
 @contextlib.contextmanager
 def _peft_quietly() -> Iterator[None]:
     """peft still calls transformers' renamed gradient-checkpointing methods; that deprecation notice
-    is about peft's code, not ours, and would otherwise be printed by every LoRA model load."""
+    is about peft's code, not ours, and would otherwise be printed by every LoRA model load.
+
+    peft (and the bitsandbytes it pulls in: ~4 s and 250 MB) is imported only where it is used, so
+    loading a merged model, as ``deevisum summarize`` does, never pays for it."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*gradient_checkpointing.* is deprecated", category=FutureWarning)
         yield
 
 
-def apply_lora(model: PaliGemmaForConditionalGeneration, mp: ModelParams) -> PeftModel:
+def apply_lora(model: PaliGemmaForConditionalGeneration, mp: ModelParams):
     """Wrap ``model`` with LoRA adapters on the language model's projections (vision tower frozen)."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
     config = LoraConfig(r=mp.lora_r, lora_alpha=mp.lora_alpha, lora_dropout=mp.lora_dropout,
                         target_modules=LORA_TARGETS)
     with _peft_quietly():
@@ -163,12 +168,13 @@ def build_vlm(mp: ModelParams, tokenizer_dir: str | Path, image_size: int, seed:
 def save_vlm(model, processor: PaliGemmaProcessor, out_dir: str | Path, mp: ModelParams) -> None:
     """Save for ``load_vlm``: merged full weights, or (4-bit) the adapter plus its base's name."""
     out_dir = Path(out_dir)
-    if isinstance(model, PeftModel) and mp.quantize_4bit:
+    is_peft = "peft" in sys.modules and isinstance(model, sys.modules["peft"].PeftModel)  # no peft loaded: not one
+    if is_peft and mp.quantize_4bit:
         model.save_pretrained(str(out_dir))
         base = {"source": mp.source, "quantize_4bit": True, "compute_dtype": mp.compute_dtype}
         (out_dir / BASE_FILE).write_text(json.dumps(base, indent=2) + "\n", encoding="utf-8")
     else:
-        if isinstance(model, PeftModel):
+        if is_peft:
             model = model.merge_and_unload()
         model.save_pretrained(str(out_dir))
     # A fast tokenizer keeps the padding of its last padded call in its state and would save it:
@@ -186,6 +192,8 @@ def load_vlm(path: str | Path):
     if base_file.is_file():
         base = json.loads(base_file.read_text(encoding="utf-8"))
         model = _from_pretrained(base["source"], base["quantize_4bit"], base["compute_dtype"])
+        from peft import PeftModel
+
         with _peft_quietly():
             model = PeftModel.from_pretrained(model, str(path))
     else:

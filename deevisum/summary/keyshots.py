@@ -12,6 +12,28 @@ from typing import Literal
 import numpy as np
 
 from deevisum.summary.knapsack import knapsack_batch
+from deevisum.summary.shots import split_shots
+
+
+def capacity(budget: float, n_frames: int) -> int:
+    """Knapsack capacity of a summary: floor(budget * n_frames) frames, the field's rule."""
+    return math.floor(budget * n_frames)
+
+
+def fit_shots(shots: np.ndarray, budget: float, n_frames: int, max_frames: int) -> np.ndarray:
+    """Shots a viewer's summary can be packed from (``deevisum summarize``; evaluation keeps its shots).
+
+    Shots longer than ``max_frames`` (>= 1) or than the capacity C are cut into equal sub-shots of at
+    most C / ceil(C / max_frames) frames: that many whole sub-shots fill C, so a single-shot
+    recording (lecture, dashcam) or a clip shorter than its one shot still gets about the budget.
+    Shot values are positive, so the knapsack leaves less room than any shot it skips: a summary
+    falls short of C by less than one sub-shot.
+    """
+    cap = capacity(budget, n_frames)
+    if cap < 1:
+        raise ValueError(f"a {budget:g} summary of {n_frames} frames is shorter than one frame")
+    pieces = -(-cap // max_frames)
+    return split_shots(shots, min(max_frames, cap), cap / pieces)
 
 
 def shot_means(frame_scores: np.ndarray, shots: np.ndarray) -> np.ndarray:
@@ -37,5 +59,5 @@ def keyshot_summaries(
         values = values * lengths
     elif value != "mean":
         raise ValueError(f"shot value must be 'mean' or 'total', got {value!r}")
-    packed = knapsack_batch(values, lengths, math.floor(budget * n_frames))
+    packed = knapsack_batch(values, lengths, capacity(budget, n_frames))
     return np.repeat(packed, lengths, axis=1)
