@@ -404,3 +404,18 @@ def test_long_audio_is_transcribed_in_pieces_in_video_time(tmp_path: Path, monke
     assert [s["start"] for s in segments] == pytest.approx(offsets + 1.0, abs=1e-3)
     assert [w["end"] for s in segments for w in s["words"]] == pytest.approx(np.repeat(offsets, 2) + [1.4, 1.8] * 4, abs=1e-3)
     assert [c["second"] for c in cues if c["speech"]] == sorted({int(o + 1.0) for o in offsets} | {int(o + 1.8) for o in offsets})
+
+
+def test_audio_cut_of_many_spans(tmp_path: Path) -> None:
+    """A long video's summary has hundreds of runs: the audio cut must take them all (a flat ffmpeg
+    expression failed past about a hundred)."""
+    from deevisum.app.outputs import _cut_audio
+
+    source = tmp_path / "tone.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=f=440:d=200", "-c:a", "aac", str(source)],
+                   check=True)
+    spans = [(i * 0.8, i * 0.8 + 0.3) for i in range(240)]
+    _cut_audio(source, spans, tmp_path / "cut.m4a")
+    duration = float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                                     str(tmp_path / "cut.m4a")], capture_output=True, text=True, check=True).stdout)
+    assert abs(duration - 240 * 0.3) < 0.1

@@ -111,8 +111,15 @@ def _ffmpeg(args: Sequence[str | Path], what: str | Path) -> None:
 
 
 def _inside(var: str, ranges: Sequence[tuple[float, float]] | Sequence[tuple[int, int]]) -> str:
-    """ffmpeg expression true when ``var`` lies in any [start, end) range."""
-    return "+".join(f"gte({var}\\,{a})*lt({var}\\,{b})" for a, b in ranges)
+    """ffmpeg expression true when ``var`` lies in any [start, end) range.
+
+    The terms are summed as a balanced tree: ffmpeg's parser recurses once per ``+`` of a flat
+    chain and fails past about a hundred ranges (a 2-hour summary has more), a tree is log-deep.
+    """
+    terms = [f"gte({var}\\,{a})*lt({var}\\,{b})" for a, b in ranges]
+    while len(terms) > 1:
+        terms = [f"({terms[i]}+{terms[i + 1]})" if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+    return terms[0]
 
 
 def _runs(frames: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
