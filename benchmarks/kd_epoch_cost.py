@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import yaml
+from common import pipeline_paths
 
 from deevisum.checkpointing import Checkpoint
 from deevisum.config import load_params
@@ -26,16 +26,6 @@ from deevisum.distill.roles import stored_logits
 from deevisum.distill.trainer import ExampleSet, KDConfig, train_vlm
 from deevisum.models.scoring import answer_token_ids
 from deevisum.models.vlm import build_vlm
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def pipeline_paths() -> dict[str, str]:
-    """The pipeline's file names (``vars: paths`` of dvc.yaml), the defaults of the path options."""
-    for entry in yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8")).get("vars", []):
-        if isinstance(entry, dict) and "paths" in entry:
-            return entry["paths"]
-    raise SystemExit("dvc.yaml: no `vars: paths` block")
 
 
 def main() -> None:

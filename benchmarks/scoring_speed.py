@@ -15,23 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
+from common import pipeline_paths
 
 from deevisum.config import load_params
 from deevisum.data.examples import ProcessedData
 from deevisum.data.prompts import prompts_for
 from deevisum.models.scoring import generate_answers, generate_scores, score_examples
 from deevisum.models.vlm import load_vlm, model_modalities
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def pipeline_paths() -> dict[str, str]:
-    """The pipeline's file names (``vars: paths`` of dvc.yaml), the defaults of the path options."""
-    for entry in yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8")).get("vars", []):
-        if isinstance(entry, dict) and "paths" in entry:
-            return entry["paths"]
-    raise SystemExit("dvc.yaml: no `vars: paths` block")
 
 
 def main() -> None:
