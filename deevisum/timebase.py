@@ -42,9 +42,10 @@ def unit_starts(frames_per_unit: Fraction, n: int) -> np.ndarray:
     return (np.arange(n + 1, dtype=np.int64) * p) // q
 
 
-def second_bounds(rate: Fraction, n_frames: int) -> np.ndarray:
-    """Frame boundaries of every second of a video, clipped to ``n_frames``: (n_seconds + 1,)."""
-    return np.minimum(unit_starts(rate, n_units(n_frames, rate)), n_frames)
+def second_bounds(rate: Fraction, n_frames: int, n_seconds: int | None = None) -> np.ndarray:
+    """Frame boundaries of seconds 0..n_seconds (default: all of a video), clipped to ``n_frames``."""
+    n = n_units(n_frames, rate) if n_seconds is None else n_seconds
+    return np.minimum(unit_starts(rate, n), n_frames)
 
 
 def frames_at_seconds(seconds: np.ndarray, rate: Fraction) -> np.ndarray:

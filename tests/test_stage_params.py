@@ -34,6 +34,8 @@ from typing import Any
 import pytest
 import yaml
 
+from deevisum.checkpointing import module_file
+
 REPO = Path(__file__).resolve().parents[1]
 DVC_YAML = yaml.safe_load((REPO / "dvc.yaml").read_text())
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -131,20 +133,6 @@ def outputs(stage: Mapping[str, Any]) -> set[str]:
 
 # ---------------- params read by a stage script ----------------
 
-PACKAGE = REPO / "deevisum"
-
-
-def _module_file(module: str) -> Path | None:
-    """Source of ``deevisum[.x.y]`` (module or package ``__init__``), None when not one of ours."""
-    parts = module.split(".")
-    if parts[0] != PACKAGE.name:
-        return None
-    base = PACKAGE.joinpath(*parts[1:])
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
 
 SNIPPETS: dict[Path, str] = {}
 """Sources analysed without a file (the unit tests' snippets), by a made-up path."""
@@ -160,13 +148,13 @@ def _parsed(path: Path) -> tuple[ast.Module, dict[str, tuple[str, str | None]], 
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             for alias in node.names:
                 name = alias.asname or alias.name
-                if _module_file(f"{node.module}.{alias.name}"):  # ``from deevisum import early_exit``
+                if module_file(f"{node.module}.{alias.name}"):  # ``from deevisum import early_exit``
                     imports[name] = (f"{node.module}.{alias.name}", None)
-                elif _module_file(node.module):
+                elif module_file(node.module):
                     imports[name] = (node.module, alias.name)
         elif isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.asname and _module_file(alias.name):
+                if alias.asname and module_file(alias.name):
                     imports[alias.asname] = (alias.name, None)
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     return tree, imports, functions
@@ -174,7 +162,7 @@ def _parsed(path: Path) -> tuple[ast.Module, dict[str, tuple[str, str | None]], 
 
 def _function(module: str, name: str, hops: int = 0) -> tuple[Path, ast.FunctionDef] | None:
     """The definition of ``module.name``, following re-exports (``deevisum.evaluation.evaluate_scores``)."""
-    path = _module_file(module)
+    path = module_file(module)
     if path is None or hops > 10:
         return None
     _, imports, functions = _parsed(path)

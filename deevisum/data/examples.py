@@ -23,7 +23,7 @@ from deevisum.data.benchmarks import Benchmark, VideoAnnotation
 from deevisum.data.frames_store import StoredVideo, load_example_frames, video_rates
 from deevisum.data.prompts import FULL, prompt_fields, render_prompt
 from deevisum.io import BadInputReport, InputError, atomic_path, read_json
-from deevisum.timebase import Rate, unit_starts
+from deevisum.timebase import Rate, second_bounds
 
 REQUIRED = ("video_id", "second", "prompt", "target")
 N_SCORES = 5
@@ -48,7 +48,7 @@ def second_targets(ann: VideoAnnotation, rate: Rate, n_seconds: int) -> tuple[np
     of second i (:mod:`deevisum.timebase`); a second past the annotation's end uses its last frame.
     """
     scores = annotator_scores(ann)
-    bounds = np.minimum(unit_starts(rate, n_seconds), ann.n_frames)
+    bounds = second_bounds(rate, ann.n_frames, n_seconds)
     per_user = np.empty((n_seconds, ann.n_users))
     for i in range(n_seconds):
         lo = min(int(bounds[i]), ann.n_frames - 1)
