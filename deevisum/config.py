@@ -138,10 +138,10 @@ class DemoParams(_Section):
     _section = "demo"
     seed: int = bounded(0, ge=0)
     """Same seed -> byte-identical corpus (videos, annotations, events)."""
-    n_videos: int = bounded(12, ge=1)
-    min_seconds: int = bounded(40, ge=1)
+    n_videos: int = bounded(20, ge=1)
+    min_seconds: int = bounded(25, ge=1)
     """Shortest video length in whole seconds (lengths are drawn uniformly in [min, max])."""
-    max_seconds: int = bounded(90, ge=1)
+    max_seconds: int = bounded(55, ge=1)
     width: int = bounded(160, ge=16)
     """Frame width in pixels (even: H.264 yuv420p needs even sizes; >= 16 for the drawn objects)."""
     height: int = bounded(120, ge=16)
@@ -201,6 +201,10 @@ class AsrParams(_Section):
     """A segment is dropped as non-speech when its no-speech probability is above this ..."""
     logprob_threshold: float = -1.0
     """... and its average token log-probability is not above this (whisper's own rule)."""
+    compression_ratio_threshold: float = bounded(4.0, gt=0)
+    """Segments whose text compresses better than this (gzip ratio) are repetition loops and are
+    dropped. Whisper's own 2.4 would also drop the demo's long merged narration (about 2.5); the
+    loops found on a TVSum-sized corpus compress 12-19 times."""
     beam_size: int = bounded(5, ge=1)
     """Beam width of the decoder (1 = greedy)."""
     vad: bool = True
@@ -244,15 +248,23 @@ class PromptsParams(_Section):
     """At most this many transcript words per prompt (longer words are cut to 24 characters)."""
     n_folds: int = bounded(5, ge=2)
     """Video-level folds (>= 2: the test fold must leave videos to train on)."""
-    fold: int = bounded(0, ge=0)
-    """Which of the n_folds video-level folds is the test set."""
-    val_videos: int = bounded(1, ge=1)
+    folds: list[int] | None = bounded(None, ge=0)
+    """The folds the pipeline trains and tests (each a model per seed); null: all ``n_folds``.
+    ``[0]`` runs a single fold (about a fifth of the training time)."""
+    val_videos: int = bounded(3, ge=1)
     """Videos of the training part held out for validation (it selects the epoch kept)."""
     seed: int = bounded(0, ge=0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._require(self.fold < self.n_folds, "fold", f"must be < n_folds ({self.n_folds})")
+        chosen = self.folds
+        if chosen is not None:
+            self._require(bool(chosen) and len(set(chosen)) == len(chosen), "folds", "must be a non-empty list without repeats")
+            self._require(max(chosen) < self.n_folds, "folds", f"every fold must be < n_folds ({self.n_folds})")
+
+    def selected_folds(self) -> list[int]:
+        """The folds that run, in increasing order."""
+        return sorted(self.folds) if self.folds is not None else list(range(self.n_folds))
 
 
 @dataclass
@@ -275,7 +287,7 @@ class ModelParams(_Section):
     then do not apply)."""
     hidden_size: int = bounded(64, ge=1)
     """Tiny Gemma2 width (a multiple of 64: bitsandbytes' CPU 4-bit kernels need it)."""
-    num_layers: int = bounded(4, ge=1)
+    num_layers: int = bounded(8, ge=1)
     """Tiny Gemma2 decoder layers (early exit puts heads between them)."""
     num_heads: int = bounded(2, ge=1)
     """Attention heads (head width hidden_size / num_heads; as many key/value heads)."""
@@ -314,9 +326,10 @@ class TrainParams(_Section):
     """Optimisation settings shared by the teacher finetune and the distillation stages."""
 
     _section = "train"
-    seed: int = bounded(0, ge=0)
-    """Seeds tiny-model init, data order (seed + epoch) and dropout."""
-    epochs: int = bounded(10, ge=1)
+    seeds: list[int] = bounded([0], ge=0)
+    """One model per (fold, seed): each seed sets tiny-model init, data order (seed + epoch) and
+    dropout. More seeds repeat the training; results average a video's metrics over its seeds."""
+    epochs: int = bounded(6, ge=1)
     """Epochs per role; the epoch with the lowest validation CE is the one kept."""
     batch_size: int = bounded(16, ge=1)
     """Per-process batch size (x processes x grad_accum = effective batch)."""
@@ -332,6 +345,11 @@ class TrainParams(_Section):
     soft_targets: bool = True
     """CE against the annotators' score distribution (target_dist) rather than the one-hot rounded
     mean: it keeps the graded information ranking metrics need (a 2.4 is not a 1.6)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._require(bool(self.seeds) and len(set(self.seeds)) == len(self.seeds), "seeds",
+                      "must be a non-empty list without repeats")
 
 
 @dataclass
@@ -372,15 +390,29 @@ class ExitTrainParams(_Section):
 
 @dataclass
 class EEParams(_Section):
-    """Early exit: heads after ``exit_layers``; a sample leaves when cos(p_i, q) >= threshold."""
+    """Early exit: heads after ``exit_layers``; a row leaves at the first exit whose confidence reaches
+    the threshold, calibrated on the validation videos for ``target_agreement`` unless set by hand."""
 
     _section = "ee"
-    exit_layers: list[int] = bounded([1, 2, 3], ge=1)
+    exit_layers: list[int] = bounded([2, 4, 6], ge=1)
     """Exit after this many decoder layers have run (1-based, strictly increasing, each below the student's depth)."""
-    threshold: float = 0.6
-    """tau: a row leaves at the first exit with gamma >= tau (> 1: never, full depth; -1: first exit)."""
-    sweep: list[float] = field(default_factory=lambda: [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.01])
-    """Thresholds of the F1-vs-speedup curve (plots/ee_sweep.csv)."""
+    confidence: Literal["gamma", "max_prob", "classifier"] = "classifier"
+    """Confidence measure (deevisum.early_exit.heads.CONFIDENCES): the paper's prototype cosine, the
+    head's max softmax probability, or the learned agreement classifier (CALM)."""
+    target_agreement: float = bounded(0.95, gt=0, lt=1)
+    """Fraction of test segments whose answer must equal full depth's; the threshold is the smallest
+    one Learn-then-Test certifies on the validation videos (deevisum.early_exit.calibration)."""
+    delta: float = bounded(0.1, gt=0, lt=1)
+    """The certificate holds with probability >= 1 - delta over validation draws."""
+    score_tolerance: float | None = bounded(0.25, ge=0)
+    """An exit agrees only if its expected score is also within this of full depth's (1..5 scale);
+    null: the same most likely answer suffices."""
+    threshold: float | None = None
+    """Manual override: one threshold for every exit, used instead of the calibrated one
+    (``dvc exp run -S ee.threshold=0.9``; > 1: never exit). null: calibrate on validation."""
+    sweep: list[float] = field(default_factory=lambda: [0.5, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 1.01])
+    """Thresholds of the quality-vs-speedup curve (plots/ee_sweep.csv), dense near 1 where confident
+    exits are told apart; > 1 is full depth."""
     batch_size: int = bounded(64, ge=1)
     """Rows per decoder pass when caching exit states and scoring (timing depends on it)."""
     timing_repeats: int = bounded(3, ge=1)
@@ -415,16 +447,20 @@ class EvaluateParams(_Section):
     """Weight of KTS's penalty on the number of change points. vsumm-reinforce/DSNet use 1 with
     GoogLeNet features; with our colour features 1 finds a single shot per demo video, 0.1 finds
     94% of the demo's true cuts within 1 s (re-calibrate for other features)."""
-    tvsum_reference: Literal["segments", "shots"] = "segments"
-    """TVSum annotator summaries from fixed segments (release protocol) or the evaluation shots."""
-    reference_segment_frames: int = bounded(60, ge=1)
-    """Segment length, in frames, of TVSum's reference-summary protocol."""
+    tvsum_reference: Literal["segments", "shots"] = "shots"
+    """TVSum annotator summaries: the knapsack over each annotator's scores on ``shots``, the same shots
+    as the prediction (the eccv16 h5 protocol of vsumm-reinforce/DSNet/PGL-SUM, whose TVSum
+    ``user_summary`` rows are such summaries over the file's change points: what most published TVSum
+    F1s are measured against, hence the default), or on ``segments``, the 2-s segments the annotators
+    rated (the TVSum release: cut where their scores change, every round(2 x fps) frames)."""
     random_trials: int = bounded(3, ge=1)
     """Random-score draws averaged per video in the random baseline."""
     n_bootstrap: int = bounded(1000, ge=1)
     """Bootstrap resamples of the videos for the 95% confidence intervals."""
+    n_permutations: int = bounded(10000, ge=1)
+    """Sign flips of a paired comparison's permutation test (all 2^n of them when that is no more)."""
     seed: int = bounded(0, ge=0)
-    """Seeds the bootstrap and the random baseline."""
+    """Seeds the bootstrap, the permutation test and the random baseline."""
 
 
 @dataclass
@@ -434,9 +470,9 @@ class SummarizeParams(_Section):
     _section = "summarize"
     budget: float = bounded(0.15, gt=0, le=1)
     """Summary length as a fraction of the input video (knapsack capacity, as in evaluation)."""
-    student: str = "models/student"
+    student: str = "models/student/fold0-seed0"
     """Checkpoint that scores the seconds (the MSKD student the pipeline trains)."""
-    exits: str = "models/exits"
+    exits: str = "models/exits/fold0-seed0"
     """Exit heads trained on that student (train_exits stage)."""
     shot_value: Literal["mean", "total"] = "total"
     """What a shot is worth to the knapsack: ``total`` (mean score x length, the importance it holds:

@@ -19,8 +19,9 @@ STEP = "epoch"
 """The history key that numbers the rows (dvclive's step)."""
 
 
-def write_curves(history: Sequence[Mapping[str, float]], directory: str | Path) -> None:
-    """``directory`` = dvclive's ``metrics.json`` (last row) and ``plots/metrics/<name>.tsv`` per column."""
+def write_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], directory: str | Path) -> None:
+    """``directory`` = dvclive's ``metrics.json`` (each run's last row, under the run's name) and
+    ``plots/metrics/<run>/<name>.tsv`` per run and column: one folder for all runs of a role."""
     from dvclive import Live
 
     with atomic_path(directory) as tmp:
@@ -31,9 +32,10 @@ def write_curves(history: Sequence[Mapping[str, float]], directory: str | Path) 
         # outside any repo it only writes the files.
         with contextlib.chdir(tempfile.gettempdir()):
             live = Live(target, save_dvc_exp=False, dvcyaml=None, report=None)
-        for row in history:
-            live.step = int(row[STEP])
-            for name in sorted(row):  # not insertion order: a resumed history comes back key-sorted
-                if name != STEP:
-                    live.log_metric(name, float(row[name]))
+        for run in sorted(histories):
+            for row in histories[run]:
+                live.step = int(row[STEP])
+                for name in sorted(row):  # not insertion order: a resumed history comes back key-sorted
+                    if name != STEP:
+                        live.log_metric(f"{run}/{name}", float(row[name]))
         live.make_summary()

@@ -3,14 +3,16 @@
     python scripts/results_table.py                    # print the markdown
     python scripts/results_table.py --readme README.md # rewrite the block between the markers
 
-Reads ``metrics/ablation.json`` (stage evaluate_ablation: F1 / Kendall tau / Spearman rho with
-95% bootstrap CIs per variant and the random/human baselines) and ``metrics/eval.json`` (stage
-evaluate: the student with early exit at ``ee.threshold`` against full depth: quality, decoder
-layers run and the layer-count bound; its wall times are in an untracked report that is not read
-here, so the block only changes when the results do). A missing file is
-reported in the table (and on stderr) instead of failing, so a partial pipeline still renders.
-Not a DVC stage on purpose: its output is the hand-edited, git-tracked README, which no stage
-may own; ``scripts/repro.sh`` runs it after ``dvc repro``.
+Reads ``metrics/ablation.json`` (stage evaluate_ablation: per variant and for the random / human /
+oracle baselines, F1 / Kendall tau / Spearman rho as mean and std over the folds' test videos,
+and the paired comparisons with their bootstrap CIs and permutation p-values) and
+``metrics/eval.json`` (stage evaluate: the student at the early-exit operating point against
+full depth: agreement, quality, decoder layers run, the layer bound and the measured speedup).
+The speedup is wall time measured by that stage, so the block changes whenever it is re-run,
+even with the same results. A missing file is reported in the table (and on stderr) instead of
+failing, so a partial pipeline still renders. Not a DVC stage on purpose: its output is the
+hand-edited, git-tracked README, which no stage may own; ``scripts/repro.sh`` runs it after
+``dvc repro``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from deevisum.io import atomic_path
@@ -36,9 +38,20 @@ LABELS = {
     "student_ce": "student, CE, frame + title + audio cues + speech (no KD)",
     "baseline_random": "random scores",
     "baseline_human": "human (leave-one-out)",
+    "baseline_oracle": "oracle (annotators' mean score as the prediction)",
 }
 """Row names, in table order, of the ablation variants (deevisum.evaluation.ablation.VARIANTS) and baselines;
 unknown ones print as is, last."""
+COMPARISONS = {
+    "mskd_vs_kd": "MSKD − single-stage KD",
+    "kd_vs_ce": "single-stage KD − CE only",
+    "teacher_vs_student": "teacher − MSKD student",
+    "full_vs_frame": "full prompt − frame only (CE)",
+    "full_vs_frame_title": "full prompt − frame + title (CE)",
+    "full_vs_frame_title_audio": "full prompt − frame + title + audio cues (CE)",
+}
+"""Row names, in table order, of the paired comparisons (deevisum.evaluation.ablation.COMPARISONS);
+unknown ones print as ``name (a − b)``, last."""
 
 
 def _load(path: Path, stage: str) -> dict | None:
@@ -51,57 +64,126 @@ def _load(path: Path, stage: str) -> dict | None:
     return None
 
 
-def _ci(row: Mapping, metric: str) -> str:
-    lo, hi = row[f"{metric}_ci95"]
-    return f"{row[metric]:.3f} [{lo:.3f}, {hi:.3f}]"
+def _ordered(rows: Mapping[str, object], order: Mapping[str, str]) -> list[tuple[str, object]]:
+    """``rows`` in the order of ``order``'s keys, unknown names last."""
+    rank = {name: k for k, name in enumerate(order)}
+    return sorted(rows.items(), key=lambda item: rank.get(item[0], len(rank)))
+
+
+def _interval(lo: float, hi: float) -> str:
+    return f"[{lo:.3f}, {hi:.3f}]"
 
 
 def ablation_table(report: Mapping) -> list[str]:
-    """Variants and baselines: mean over test videos with the 95% bootstrap CI."""
+    """Variants and baselines over every fold's test videos: mean ± std over folds (one fold: its mean
+    with the 95% bootstrap CI over videos)."""
+    folds = report["folds"]
+    if len(folds) > 1:
+        how = f"Mean ± std over the {len(folds)} folds of each fold's mean over its test videos."
+
+        def cell(row: Mapping, m: str) -> str:
+            return f"{row[m]:.3f} ± {row[f'{m}_std']:.3f}"
+    else:
+        how = "One fold: mean over its test videos [95% bootstrap CI]."
+
+        def cell(row: Mapping, m: str) -> str:
+            return f"{row[m]:.3f} {_interval(*row[f'{m}_ci95'])}"
     lines = [
-        f"Test videos: {report['n_test_videos']}. Mean over videos [95% bootstrap CI].",
+        f"Test videos: {report['n_test_videos']} (folds {', '.join(map(str, folds))}; {report['n_seeds']} seed(s) per "
+        f"fold, a video's metrics averaged over its seeds). {how}",
         "",
         "| model | " + " | ".join(name for _, name in QUALITY) + " |",
         "|---|" + "---|" * len(QUALITY),
     ]
-    order = {name: k for k, name in enumerate(LABELS)}  # variants, then baselines; unknown names last
-    for name, row in sorted(report["table"].items(), key=lambda item: order.get(item[0], len(order))):
-        lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(_ci(row, m) for m, _ in QUALITY) + " |")
-    checks = report.get("checks") or {}
-    if checks:
-        lines += ["", "Checks: " + ", ".join(f"{k} {'✓' if ok else '✗'}" for k, ok in checks.items()) + "."]
+    for name, row in _ordered(report["table"], LABELS):
+        lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cell(row, m) for m, _ in QUALITY) + " |")
     return lines
+
+
+def _p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def comparisons_table(report: Mapping) -> list[str]:
+    """Paired comparisons: mean per-video difference [95% paired bootstrap CI], permutation p, holds or not."""
+    comparisons = report.get("comparisons") or {}
+    if not comparisons:
+        return ["_no comparison: the report holds no pair of compared variants_"]
+    lines = [
+        f"Paired on the same {report['n_test_videos']} test videos: mean per-video difference a − b "
+        "[95% paired bootstrap CI], two-sided sign-flip permutation p-value; ✓: the CI lies above 0.",
+        "",
+        "| comparison (a − b) | " + " | ".join(name for _, name in QUALITY) + " |",
+        "|---|" + "---|" * len(QUALITY),
+    ]
+    for name, c in _ordered(comparisons, COMPARISONS):
+        label = COMPARISONS.get(name, f"{name} ({c['a']} − {c['b']})")
+        cells = [f"{c[m]['mean_diff']:+.3f} {_interval(*c[m]['ci95'])}, {_p(c[m]['p_value'])} {'✓' if c[m]['holds'] else '✗'}"
+                 for m, _ in QUALITY]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _threshold(report: Mapping) -> str:
+    """The operating threshold: one number, or each run's (``–``: none certified, full depth)."""
+    if report["threshold"] is not None:
+        return f"{report['threshold']:g}"
+    per_run = report["thresholds"]
+    if all(t is None for t in per_run.values()):
+        return "none certified (full depth)"
+    return "per run: " + ", ".join(f"{run} {'–' if t is None else f'{t:g}'}" for run, t in per_run.items())
 
 
 def early_exit_table(report: Mapping) -> list[str]:
-    """The student at ``ee.threshold`` against full depth: quality, decoder layers run, the layer bound.
-
-    Only what ``metrics/eval.json`` holds, which is the same on every run: wall times differ run to
-    run and live in the untracked timing report of stage evaluate, so they are never read here
-    (the README must not change when nothing but the clock did).
-    """
+    """The student at the early-exit operating point against full depth: agreement, quality (with the
+    change from full depth), decoder layers run, the layer bound and the measured speedup."""
     full, depth = report["full_depth"], report["depth"]
-    head = "| student | " + " | ".join(name for _, name in QUALITY) + " | decoder layers run | layer bound | F1 drop |"
-    lines = [
-        (f"Student, {report['n_segments']} test segments of {report['n_videos']} videos; exits after layers "
-         f"{report['exit_layers']} of {depth}. Layer bound: depth / mean decoder layers run, the most early exit "
-         "can save in decoder compute (wall-clock speedups: `reports/evaluate_timing.json` of your own run)."),
+    if report["threshold_source"] == "validation":
+        tolerance = report.get("score_tolerance")
+        source = (f"Threshold calibrated per run on its validation videos: the smallest that Learn-then-Test certifies "
+                  f"for ≥ {report['target_agreement']:.0%} agreement with full depth (δ = {report['delta']:g}"
+                  + (f", expected scores within {tolerance:g}" if tolerance is not None else "") + ").")
+    else:
+        source = "Threshold set by hand (`ee.threshold`)."
+    speedup = f"{report['speedup']:.2f}×" if "speedup" in report else "–"
+    return [
+        (f"Student, {report['n_segments']} test segments of {report['n_videos']} videos ({len(report['runs'])} run(s): "
+         f"fold × seed); exits after layers {report['exit_layers']} of {depth}, confidence `{report['confidence']}`. "
+         f"{source} Agreement: share of segments whose answer is full depth's. Layer bound: depth / mean decoder layers "
+         "run, the most early exit can save in decoder compute. Speedup: measured wall time, full depth / early exit "
+         "in the same process on the same batches (it varies from run to run). In parentheses: the change from "
+         "full depth."),
         "",
-        head,
-        "|---|" + "---|" * (len(QUALITY) + 3),
-        "| full depth | " + " | ".join(f"{full[m]:.3f}" for m, _ in QUALITY) + f" | {depth} | 1.00× | – |",
-        f"| early exit, threshold {report['threshold']:g} | " + " | ".join(f"{report[m]:.3f}" for m, _ in QUALITY)
-        + f" | {report['mean_layers']:.2f} | {report['layer_bound']:.2f}× | {report['f1_drop']:+.3f} |",
+        "| student | threshold | agreement vs full | " + " | ".join(name for _, name in QUALITY)
+        + " | decoder layers run | layer bound | speedup (measured) |",
+        "|---|" + "---|" * (len(QUALITY) + 5),
+        "| full depth | – | 100% | " + " | ".join(f"{full[m]:.3f}" for m, _ in QUALITY) + f" | {depth} | 1.00× | 1.00× |",
+        f"| early exit | {_threshold(report)} | {report['agreement_vs_full']:.1%} | "
+        + " | ".join(f"{report[m]:.3f} ({-report[f'{m}_drop']:+.3f})" for m, _ in QUALITY)
+        + f" | {report['mean_layers']:.2f} | {report['layer_bound']:.2f}× | {speedup} |",
     ]
-    return lines
+
+
+def _ablation_sections(report: Mapping) -> list[str]:
+    return [*ablation_table(report), "", "### Comparisons", "", *comparisons_table(report)]
+
+
+def _section(build: Callable[[Mapping], list[str]], report: Mapping | None, stage: str) -> list[str]:
+    """``build(report)``, or a note when the metrics are missing or in an older stage's format."""
+    if not report:
+        return [f"_not available: run `dvc repro {stage}`_"]
+    try:
+        return build(report)
+    except KeyError as e:
+        print(f"results_table: the {stage} metrics lack {e} (written by an older version?); its table is left out",
+              file=sys.stderr)
+        return [f"_not available: the metrics lack {e}; re-run `dvc repro {stage}`_"]
 
 
 def render(ablation: Mapping | None, evaluation: Mapping | None) -> str:
     """The markdown between the README markers."""
-    parts = ["### Ablation (keyshot F1, rank correlations)", ""]
-    parts += ablation_table(ablation) if ablation else ["_not available: run `dvc repro evaluate_ablation`_"]
-    parts += ["", "### Early exit", ""]
-    parts += early_exit_table(evaluation) if evaluation else ["_not available: run `dvc repro evaluate`_"]
+    parts = ["### Ablation (keyshot F1, rank correlations)", "", *_section(_ablation_sections, ablation, "evaluate_ablation")]
+    parts += ["", "### Early exit", "", *_section(early_exit_table, evaluation, "evaluate")]
     return "\n".join(parts) + "\n"
 
 

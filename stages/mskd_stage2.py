@@ -1,4 +1,4 @@
-"""Stage mskd_stage2: the mentor, L = CE + phi * KD(teacher); then its answer distributions."""
+"""Stage mskd_stage2: the mentor of each run, L = CE + phi * KD(teacher); then its answer distributions."""
 
 from deevisum.app.stage import stage_args
 from deevisum.config import load_params
@@ -15,4 +15,4 @@ if __name__ == "__main__":
     p = load_params()
     data, files = role_inputs(args, teacher=args.teacher_dist)
     train_role(p.models.mentor, p.train, p.frames.image_size, kd_config({"teacher": p.mskd.phi}, p.mskd), data, files)
-    store_distributions(args.model, data, args.out, p.train.eval_batch_size)
+    store_distributions(args.model, data, args.out, p.train.eval_batch_size, p.train.seeds)

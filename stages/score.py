@@ -1,16 +1,22 @@
-"""Stage score@<model>: one-pass per-second scores of a saved model on the test videos (a scores file)."""
+"""Stage score: one-pass per-second scores of each role on the test videos of every selected fold.
+
+A role's scores for seed s (``<out>/<role>/seed<s>.json``, a scores file) hold every test video,
+each scored by the run trained on the other folds.
+"""
 
 from deevisum.app.stage import stage_args
 from deevisum.config import load_params
 from deevisum.data.examples import ProcessedData
-from deevisum.evaluation.scores import scores_file
-from deevisum.io import write_json
-from deevisum.models.scoring import expected_score, score_saved
+from deevisum.evaluation.scores import scores_file, seed_scores_file
+from deevisum.io import atomic_path, write_json
+from deevisum.models.scoring import expected_score, score_runs
 
 if __name__ == "__main__":
-    args = stage_args(__doc__, ["examples", "splits", "frames", "model", "out"])
+    args = stage_args(__doc__, ["examples", "splits", "frames", "models", "out"], lists=["roles"])
     p = load_params()
     data = ProcessedData(args.examples, args.splits, args.frames)
-    examples = data.examples("test")
-    logits, _ = score_saved(args.model, data, examples, p.train.eval_batch_size, p.prompts.template, desc=f"scoring {args.model.name}")
-    write_json(args.out, scores_file(expected_score(logits), examples, data.rates(examples)))
+    with atomic_path(args.out) as tmp:
+        for role in args.roles:
+            for seed in p.train.seeds:
+                logits, examples = score_runs(args.models / role, data, seed, p.train.eval_batch_size, p.prompts.template)
+                write_json(seed_scores_file(tmp / role, seed), scores_file(expected_score(logits), examples, data.rates(examples)))

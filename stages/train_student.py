@@ -1,15 +1,25 @@
-"""Stage train_student@<variant>: an ablation student (deevisum.distill.roles.STUDENT_VARIANTS)."""
+"""Stage train_student: the ablation students (deevisum.distill.roles.STUDENT_VARIANTS), one run per fold and seed.
+
+All variants train in one process (imports and data loading are paid once); each keeps its own
+models/student_<variant>, checkpoint and curves folders.
+"""
 
 from deevisum.app.stage import stage_args
 from deevisum.config import load_params
-from deevisum.distill.roles import ROLE_PATHS, STUDENT_VARIANTS, role_inputs, train_role
+from deevisum.data.examples import ProcessedData
+from deevisum.distill.roles import STUDENT_VARIANTS, RoleFiles, train_role
 from deevisum.distill.trainer import kd_config
 
 if __name__ == "__main__":
-    args = stage_args(__doc__, [*ROLE_PATHS, "teacher_dist"], items=["variant"])
+    args = stage_args(__doc__, ["examples", "splits", "frames", "tokenizer", "models", "checkpoints", "curves", "teacher_dist"],
+                      lists=["variants"])
     p = load_params()
-    variant = STUDENT_VARIANTS[args.variant]
-    # the same total KD weight as the MSKD student (phi + psi), all of it on the teacher
-    kd = kd_config({target: p.mskd.phi + p.mskd.psi for target in variant.kd_from}, p.mskd)
-    train_role(p.models.student, p.train, p.frames.image_size, kd, *role_inputs(args, teacher=args.teacher_dist),
-               variant.modalities, p.prompts.template)
+    data = ProcessedData(args.examples, args.splits, args.frames)
+    for name in args.variants:
+        variant = STUDENT_VARIANTS[name]
+        role = f"student_{name}"
+        files = RoleFiles(args.tokenizer, args.models / role, args.checkpoints / role, args.curves / role,
+                          {"teacher": args.teacher_dist})
+        # the same total KD weight as the MSKD student (phi + psi), all of it on the teacher
+        kd = kd_config({target: p.mskd.phi + p.mskd.psi for target in variant.kd_from}, p.mskd)
+        train_role(p.models.student, p.train, p.frames.image_size, kd, data, files, variant.modalities, p.prompts.template)

@@ -16,6 +16,7 @@ from deevisum.config import AsrParams
 from deevisum.data.asr import (
     bundled_model_path,
     is_non_speech,
+    is_unreliable,
     load_asr,
     transcribe_dir,
 )
@@ -129,3 +130,12 @@ def test_asr_params_select_the_engine() -> None:
     assert AsrParams().engine == "faster-whisper" and AsrParams().model == "bundled"
     with pytest.raises(ValueError, match="asr.engine"):
         dataclasses.replace(AsrParams(), engine="whisperx")
+
+
+def test_repetition_loops_are_dropped_and_speech_is_kept() -> None:
+    """A confident segment of one phrase repeated (gzip ratio ~15) is a failed decoding; narration is not."""
+    p = AsrParams()
+    base = {"start": 0.0, "end": 2.0, "text": "", "no_speech_prob": 0.01, "avg_logprob": -0.16, "words": []}
+    assert is_unreliable(base | {"compression_ratio": 15.0}, p)
+    assert not is_unreliable(base | {"compression_ratio": 2.5}, p)
+    assert is_unreliable(base | {"compression_ratio": 1.0, "no_speech_prob": 0.9, "avg_logprob": -2.0}, p)

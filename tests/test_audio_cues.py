@@ -63,6 +63,13 @@ def test_speech_flag_from_asr_segments() -> None:
     assert cues[2]["text"].endswith("speech")
 
 
+def test_speech_flag_follows_the_words_not_a_merged_segment() -> None:
+    """A segment that VAD merged over two utterances 40 s apart marks only the seconds with words."""
+    merged = {"start": 1.0, "end": 45.0, "text": "hello there",
+              "words": [{"start": 1.2, "end": 1.6, "word": "hello"}, {"start": 43.1, "end": 44.5, "word": "there"}]}
+    assert np.flatnonzero(speech_seconds([merged], 50)).tolist() == [1, 43, 44]
+
+
 @pytest.mark.parametrize("n_seconds", [3, 5, 7])
 def test_one_entry_per_frames_second_whatever_the_audio_length(n_seconds: int) -> None:
     cues = audio_cues(noise(4.5, 0.1), SR, [], n_seconds, P)

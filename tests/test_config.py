@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from deevisum.config import DemoParams, Params, load_params, to_dict
+from deevisum.config import DemoParams, Params, PromptsParams, load_params, to_dict
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,14 +31,21 @@ def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
         ("data:\n  on_error: Stop\n", "params: data.on_error = 'Stop': must be one of 'stop', 'skip'"),
         ("train:\n  lr: abc\n", "params: train.lr = 'abc': must be a number"),
         ("train:\n  epochs: true\n", "params: train.epochs = True: must be an integer"),
-        ("train:\n  lrr: 0.1\n", "params: train.lrr = 0.1: unknown key; allowed: seed, epochs,"),
+        ("train:\n  lrr: 0.1\n", "params: train.lrr = 0.1: unknown key; allowed: seeds, epochs,"),
         ("evaluate:\n  budget: 1.5\n", "params: evaluate.budget = 1.5: must be <= 1"),
         ("train:\n  batch_size: 0\n", "params: train.batch_size = 0: must be >= 1"),
         ("ee:\n  exit_layers: [1, x]\n", "params: ee.exit_layers[1] = 'x': must be an integer"),
         ("ee:\n  exit_layers: [2, 1]\n", "params: ee.exit_layers = [2, 1]: must be a non-empty, strictly increasing"),
-        ("ee:\n  exit_layers: [1, 4]\n",
-         "params: ee.exit_layers = [1, 4]: must be below models.student.num_layers (4)"),
-        ("prompts:\n  fold: 5\n  n_folds: 5\n", "params: prompts.fold = 5: must be < n_folds (5)"),
+        ("ee:\n  exit_layers: [1, 8]\n",
+         "params: ee.exit_layers = [1, 8]: must be below models.student.num_layers (8)"),
+        ("ee:\n  target_agreement: 1\n", "params: ee.target_agreement = 1.0: must be < 1"),
+        ("prompts:\n  folds: [5]\n  n_folds: 5\n", "params: prompts.folds = [5]: every fold must be < n_folds (5)"),
+        ("prompts:\n  folds: []\n", "params: prompts.folds = []: must be a non-empty list without repeats"),
+        ("prompts:\n  folds: [1, 1]\n", "params: prompts.folds = [1, 1]: must be a non-empty list without repeats"),
+        ("prompts:\n  folds: [-1]\n", "params: prompts.folds[0] = -1: must be >= 0"),
+        ("train:\n  seeds: []\n", "params: train.seeds = []: must be a non-empty list without repeats"),
+        ("train:\n  seeds: [3, 3]\n", "params: train.seeds = [3, 3]: must be a non-empty list without repeats"),
+        ("train:\n  seed: 0\n", "params: train.seed = 0: unknown key; allowed: seeds,"),
         ("demo:\n  width: 161\n", "params: demo.width = 161: must be even"),
         ("models:\n  teacher:\n    lr: -1\n", "params: models.teacher.lr = -1.0: must be > 0"),
         ("asr:\n  sample_len: 0\n", "params: asr.sample_len = 0: must be >= 1"),
@@ -63,7 +70,14 @@ def test_nullable_and_untouched_values(tmp_path: Path) -> None:
     assert p.asr.sample_len is None and p.train.epochs == 4 and p.models.teacher.lr == 0.0005
 
 
+def test_selected_folds_default_to_all_and_come_sorted(tmp_path: Path) -> None:
+    assert _load(tmp_path, "prompts:\n  n_folds: 3\n").prompts.selected_folds() == [0, 1, 2]
+    assert _load(tmp_path, "prompts:\n  folds: [3, 1]\n").prompts.selected_folds() == [1, 3]
+
+
 def test_checks_also_run_in_code() -> None:
     with pytest.raises(ValueError, match=r"^params: demo.min_seconds = 50: must be <= max_seconds \(40\)"):
         DemoParams(min_seconds=50, max_seconds=40)
     assert DemoParams(min_shot_seconds=2).min_shot_seconds == 2.0
+    with pytest.raises(ValueError, match=r"^params: prompts.folds = \[2\]: every fold must be < n_folds \(2\)"):
+        PromptsParams(n_folds=2, folds=[2])

@@ -17,13 +17,15 @@ from safetensors.torch import load_file
 from tiny_vlm import processed, read_curves, tiny_model, tiny_train, write_corpus
 
 from deevisum.checkpointing import PACKAGE_ROOT, Checkpoint, code_digest, import_closure
-from deevisum.data.examples import answer_targets, example_key
+from deevisum.data.examples import ProcessedData, answer_targets, example_key
 from deevisum.data.prompts import FULL
+from deevisum.data.splits import Run, read_splits
 from deevisum.distill import roles, trainer
 from deevisum.distill.distributions import load_distributions, save_distributions
 from deevisum.distill.losses import check_answer_vocab, kd_term
 from deevisum.distill.roles import (
     RoleFiles,
+    distributions_file,
     store_distributions,
     stored_logits,
     train_role,
@@ -31,10 +33,12 @@ from deevisum.distill.roles import (
 from deevisum.distill.trainer import ExampleSet, KDConfig, train_vlm
 from deevisum.io import InputError
 from deevisum.models.scoring import answer_token_ids, score_examples, score_saved
-from deevisum.models.tokenizer import train_tokenizer
+from deevisum.models.tokenizer import tokenizer_dir, train_tokenizer
 from deevisum.models.vlm import build_vlm, load_vlm, model_modalities
 
 FRAME_TEMPLATE = "score importance 1 to 5. category: {category}. audio: {audio}."
+RUN = Run(0, 0)
+"""The one run of a role on the one-fold corpus with ``tiny_train``'s seeds."""
 
 
 def test_kd_term_zero_for_equal_distributions() -> None:
@@ -117,7 +121,7 @@ def test_stored_distributions_are_byte_identical_across_saves(tmp_path) -> None:
 def role_files(root: Path, name: str, *kd_from: str) -> RoleFiles:
     """A role's paths laid out as dvc.yaml lays them out (models/, checkpoints/, dvclive/, data/distill/)."""
     return RoleFiles(root / "models" / "tokenizer", root / "models" / name, root / "checkpoints" / name,
-                     root / "dvclive" / name, {t: root / "data" / "distill" / f"{t}.safetensors" for t in kd_from})
+                     root / "dvclive" / name, {t: root / "data" / "distill" / t for t in kd_from})
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -126,7 +130,15 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def distributions(root: Path, name: str) -> Path:
-    return root / "data" / "distill" / f"{name}.safetensors"
+    """Role ``name``'s stored distributions of :data:`RUN`."""
+    return distributions_file(root / "data" / "distill" / name, RUN)
+
+
+def save_tokenizers(data: ProcessedData, tokenizers: Path) -> None:
+    """One tokenizer per selected fold, on its train and val prompts (the build_tokenizer stage)."""
+    for k in read_splits(data.splits_file)["selected"]:
+        examples = data.for_fold(k).examples("train", "val")
+        train_tokenizer([e["prompt"] for e in examples], 100).save_pretrained(str(tokenizer_dir(tokenizers, k)))
 
 
 @pytest.fixture(scope="module")
@@ -134,13 +146,12 @@ def pipeline(tmp_path_factory):
     """Tokenizer, teacher, teacher distributions, mentor (KD), MSKD student, on a synthetic corpus."""
     root = tmp_path_factory.mktemp("mskd")
     data = write_corpus(root)
-    examples = data.examples("train", "val")
-    train_tokenizer([e["prompt"] for e in examples], 100).save_pretrained(str(root / "models" / "tokenizer"))
+    save_tokenizers(data, root / "models" / "tokenizer")
     cfg = tiny_train()
     train_role(tiny_model(num_layers=2), cfg, 32, KDConfig(), data, role_files(root, "teacher"))
-    store_distributions(root / "models" / "teacher", data, distributions(root, "teacher"), 16)
+    store_distributions(root / "models" / "teacher", data, root / "data" / "distill" / "teacher", 16, cfg.seeds)
     train_role(tiny_model(num_layers=1), cfg, 32, KDConfig({"teacher": 1.0}, 2.0), data, role_files(root, "mentor", "teacher"))
-    store_distributions(root / "models" / "mentor", data, distributions(root, "mentor"), 16)
+    store_distributions(root / "models" / "mentor", data, root / "data" / "distill" / "mentor", 16, cfg.seeds)
     train_role(tiny_model(num_layers=1), cfg, 32, KDConfig({"mentor": 1.0, "teacher": 0.5}, 2.0), data,
                role_files(root, "student", "mentor", "teacher"))
     train_role(tiny_model(num_layers=1), tiny_train(epochs=1), 32, KDConfig(), data, role_files(root, "student_frame"),
@@ -150,11 +161,12 @@ def pipeline(tmp_path_factory):
 
 def test_stages_write_models_curves_and_distributions(pipeline) -> None:
     for name in ("teacher", "mentor", "student", "student_frame"):
-        assert (pipeline / "models" / name / "model.safetensors").is_file()
+        assert sorted(p.name for p in (pipeline / "models" / name).iterdir()) == [RUN.name]
+        assert (pipeline / "models" / name / RUN.name / "model.safetensors").is_file()
         curve = read_curves(pipeline / "dvclive" / name)
         assert list(curve["epoch"]) == list(range(1, len(curve) + 1))
         summary = json.loads((pipeline / "dvclive" / name / "metrics.json").read_text())
-        assert summary["step"] == len(curve) and summary["val_ce"] == pytest.approx(curve["val_ce"].iloc[-1])
+        assert summary["step"] == len(curve) and summary[RUN.name]["val_ce"] == pytest.approx(curve["val_ce"].iloc[-1])
     for name in ("teacher", "mentor", "student"):
         curve = read_curves(pipeline / "dvclive" / name)
         assert len(curve) == 3
@@ -163,15 +175,46 @@ def test_stages_write_models_curves_and_distributions(pipeline) -> None:
     assert (read_curves(pipeline / "dvclive" / "teacher")["train_kd"] == 0).all()
     for name in ("teacher", "mentor"):
         assert distributions(pipeline, name).is_file()
-    assert model_modalities(pipeline / "models" / "student_frame") == "frame"
-    assert model_modalities(pipeline / "models" / "student") == FULL
+    assert model_modalities(pipeline / "models" / "student_frame" / RUN.name) == "frame"
+    assert model_modalities(pipeline / "models" / "student" / RUN.name) == FULL
+
+
+def test_a_role_trains_one_model_per_fold_and_seed(tmp_path) -> None:
+    """Two folds x two seeds: a model per run, each with its fold's tokenizer, all curves in one folder,
+    and the distributions of each run on its own fold's train and val videos."""
+    data = write_corpus(tmp_path, n_folds=2)
+    save_tokenizers(data, tmp_path / "models" / "tokenizer")
+    files, cfg = role_files(tmp_path, "teacher"), tiny_train(epochs=1, seeds=[3, 1])
+    histories = train_role(tiny_model(num_layers=1), cfg, 32, KDConfig(), processed(tmp_path, fold=None), files)
+    names = ["fold0-seed3", "fold0-seed1", "fold1-seed3", "fold1-seed1"]  # fold-major, seeds as listed
+    assert list(histories) == names
+    assert sorted(p.name for p in files.model.iterdir()) == sorted(names)
+    summary = json.loads((files.curves / "metrics.json").read_text())
+    for name in names:
+        assert list(read_curves(files.curves, name)["epoch"]) == [1]
+        assert summary[name]["val_ce"] == pytest.approx(histories[name][-1]["val_ce"])
+    # fold k's tokenizer never saw its test video (fold 0 tests vid3, fold 1 tests vid0)
+    vocab = {k: load_vlm(files.model / f"fold{k}-seed1")[1].tokenizer.get_vocab() for k in (0, 1)}
+    assert "vid0" in vocab[0] and "vid3" not in vocab[0] and "vid3" in vocab[1] and "vid0" not in vocab[1]
+    seed3, seed1 = (load_file(str(files.model / n / "model.safetensors")) for n in names[:2])
+    assert any(not torch.equal(seed3[k], seed1[k]) for k in seed3)
+
+    out = tmp_path / "data" / "distill" / "teacher"
+    store_distributions(files.model, processed(tmp_path, fold=None), out, 16, cfg.seeds)
+    assert sorted(f.name for f in out.iterdir()) == sorted(f"{n}.safetensors" for n in names)
+    for k in (0, 1):
+        fold = data.for_fold(k)
+        keys = [example_key(e) for e in fold.examples("train", "val")]
+        assert len(load_distributions(distributions_file(out, Run(k, 1)), keys)[0]) == len(keys)
+        with pytest.raises(InputError):  # the test videos are never scored for KD
+            load_distributions(distributions_file(out, Run(k, 1)), [example_key(e) for e in fold.examples("test")])
 
 
 def test_stored_teacher_distributions_match_the_saved_teacher(pipeline) -> None:
     data = processed(pipeline)
     examples = data.examples("train", "val")
     stored, ids = load_distributions(distributions(pipeline, "teacher"), [example_key(e) for e in examples])
-    model, processor = load_vlm(pipeline / "models" / "teacher")
+    model, processor = load_vlm(pipeline / "models" / "teacher" / RUN.name)
     assert ids == answer_token_ids(processor.tokenizer)
     again = score_examples(model, processor, [e["prompt"] for e in examples], data.frames(examples), 7)
     np.testing.assert_allclose(stored.numpy(), again, atol=1e-5)
@@ -180,7 +223,7 @@ def test_stored_teacher_distributions_match_the_saved_teacher(pipeline) -> None:
 def test_score_saved_renders_the_prompts_the_model_was_trained_with(pipeline) -> None:
     data = processed(pipeline)
     examples = data.examples("test")
-    model_dir = pipeline / "models" / "student_frame"
+    model_dir = pipeline / "models" / "student_frame" / RUN.name
     logits, ids = score_saved(model_dir, data, examples, 5, FRAME_TEMPLATE)
     model, processor = load_vlm(model_dir)
     prompts = ["score importance 1 to 5."] * len(examples)  # the frame modality keeps no sentence with a field
@@ -195,7 +238,7 @@ def test_rerun_resumes_from_checkpoint_without_training(pipeline, monkeypatch) -
     model_dir, curves = pipeline / "models" / "teacher", pipeline / "dvclive" / "teacher"
 
     before = snapshot(model_dir), snapshot(curves)
-    assert "model.safetensors" in before[0] and "plots/metrics/train_loss.tsv" in before[1]
+    assert f"{RUN.name}/model.safetensors" in before[0] and f"plots/metrics/{RUN.name}/train_loss.tsv" in before[1]
     shutil.rmtree(model_dir)
     shutil.rmtree(curves)
     monkeypatch.setattr(trainer, "batch_losses", lambda *a, **k: pytest.fail("trained again"))
@@ -203,37 +246,39 @@ def test_rerun_resumes_from_checkpoint_without_training(pipeline, monkeypatch) -
     assert (snapshot(model_dir), snapshot(curves)) == before
 
 
+def crash_after_save(real_save):
+    """``trainer._save`` that interrupts training once the first epoch's checkpoint is written."""
+    def save_and_crash(*args, **kwargs) -> None:
+        real_save(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    return save_and_crash
+
+
 def test_interrupted_training_resumes_to_the_same_weights(pipeline, monkeypatch, tmp_path) -> None:
     data = processed(pipeline)
-    tokenizer = pipeline / "models" / "tokenizer"
+    tokenizer = tokenizer_dir(pipeline / "models" / "tokenizer", 0)
     _, processor = build_vlm(tiny_model(num_layers=1), tokenizer, 32, 0)
     train, val = (ExampleSet([e["prompt"] for e in ex], data.frames(ex), answer_targets(ex, soft=True))
                   for ex in (data.examples("train"), data.examples("val")))
     cfg = tiny_train(epochs=2)
 
-    def run(name: str):
+    def run(name: str) -> tuple[torch.nn.Module, list[dict[str, float]]]:
         m, _ = build_vlm(tiny_model(num_layers=1), tokenizer, 32, 0)
-        return train_vlm(m, processor, train, val, cfg, KDConfig(), Checkpoint(tmp_path / name, "fp"),
-                         tmp_path / f"{name}_curves", desc=name)
+        return train_vlm(m, processor, train, val, cfg, KDConfig(), Checkpoint(tmp_path / name, "fp"), 0, desc=name)
 
-    reference = run("straight").state_dict()
-    real_write = trainer.write_curves
-
-    def crash_after_first_epoch(history, directory):
-        real_write(history, directory)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(trainer, "write_curves", crash_after_first_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        run("interrupted")
-    assert len(read_curves(tmp_path / "interrupted_curves")) == 1
-    assert Checkpoint(tmp_path / "interrupted", "fp").state()["epoch"] == 1
-    monkeypatch.setattr(trainer, "write_curves", real_write)
-    resumed = run("interrupted").state_dict()
-    for name, value in reference.items():
-        torch.testing.assert_close(resumed[name], value, rtol=0, atol=1e-6)
-    assert len(read_curves(tmp_path / "interrupted_curves")) == 2
-    assert snapshot(tmp_path / "interrupted_curves") == snapshot(tmp_path / "straight_curves")  # same bytes
+    reference, history = run("straight")
+    assert [row["epoch"] for row in history] == [1, 2]
+    with monkeypatch.context() as m:
+        m.setattr(trainer, "_save", crash_after_save(trainer._save))
+        with pytest.raises(KeyboardInterrupt):
+            run("interrupted")
+    state = Checkpoint(tmp_path / "interrupted", "fp").state()
+    assert state["epoch"] == 1 and state["history"] == history[:1]
+    resumed, resumed_history = run("interrupted")
+    for name, value in reference.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=1e-6)
+    assert resumed_history == history  # the resumed run's curves are the straight run's
 
 
 def test_a_code_change_starts_training_over(pipeline, monkeypatch, capsys, tmp_path) -> None:
@@ -244,18 +289,12 @@ def test_a_code_change_starts_training_over(pipeline, monkeypatch, capsys, tmp_p
     """
     data, cfg, mp = processed(pipeline), tiny_train(epochs=2), tiny_model(num_layers=1)
     killed = role_files(tmp_path, "killed")
-    real_write = trainer.write_curves
-
-    def crash_after_first_epoch(history, directory):
-        real_write(history, directory)
-        raise KeyboardInterrupt
-
     with monkeypatch.context() as m:
-        m.setattr(trainer, "write_curves", crash_after_first_epoch)
+        m.setattr(trainer, "_save", crash_after_save(trainer._save))
         with pytest.raises(KeyboardInterrupt):
             train_role(mp, cfg, 32, KDConfig(), data, RoleFiles(pipeline / "models" / "tokenizer", killed.model,
                                                                   killed.checkpoint, killed.curves, {}))
-    state_file = killed.checkpoint / "last" / "state.json"
+    state_file = killed.checkpoint / RUN.name / "last" / "state.json"
     first = json.loads(state_file.read_text())
     assert first["epoch"] == 1
     for name in ("edited", "unchanged"):
@@ -266,8 +305,8 @@ def test_a_code_change_starts_training_over(pipeline, monkeypatch, capsys, tmp_p
         capsys.readouterr()
         train_role(mp, cfg, 32, KDConfig(), data, RoleFiles(pipeline / "models" / "tokenizer", files.model,
                                                             files.checkpoint, files.curves, {}))
-        trained = re.findall(rf"^{name} epoch (\d+):", capsys.readouterr().out, re.MULTILINE)
-        return " ".join(trained), json.loads((files.checkpoint / "last" / "state.json").read_text())
+        trained = re.findall(rf"^{name} {RUN.name} epoch (\d+):", capsys.readouterr().out, re.MULTILINE)
+        return " ".join(trained), json.loads((files.checkpoint / RUN.name / "last" / "state.json").read_text())
 
     with monkeypatch.context() as m:
         m.setattr(roles, "code_digest", lambda *modules: "an edited trainer")
@@ -279,8 +318,8 @@ def test_a_code_change_starts_training_over(pipeline, monkeypatch, capsys, tmp_p
     assert trained == "2"  # resumed after epoch 1
     assert state["fingerprint"] == first["fingerprint"] and state["history"][0] == first["history"][0]
     # both reach what an uninterrupted run gives
-    edited = load_file(str(tmp_path / "models" / "edited" / "model.safetensors"))
-    unchanged = load_file(str(tmp_path / "models" / "unchanged" / "model.safetensors"))
+    edited = load_file(str(tmp_path / "models" / "edited" / RUN.name / "model.safetensors"))
+    unchanged = load_file(str(tmp_path / "models" / "unchanged" / RUN.name / "model.safetensors"))
     for name, value in unchanged.items():
         torch.testing.assert_close(edited[name], value, rtol=0, atol=1e-6)
 
@@ -327,7 +366,7 @@ with (pkg / "early_exit" / "heads.py").open("a") as f:
     f.write("# not imported by the trainer\\n")
 out["unrelated_edit"] = code_digest("deevisum.distill.roles")
 with (pkg / "tracking.py").open("a") as f:
-    f.write("# imported by the trainer\\n")
+    f.write("# imported by the roles (their curves)\\n")
 out["trainer_edit"] = code_digest("deevisum.distill.roles")
 print(json.dumps(out))
 """
@@ -359,10 +398,10 @@ from deevisum.distill.trainer import KDConfig
 
 root = Path({root!r})
 files = RoleFiles(root / "models" / "tokenizer", root / "models" / "ddp", root / "checkpoints" / "ddp", root / "dvclive" / "ddp",
-                  {{"teacher": root / "data" / "distill" / "teacher.safetensors"}})
+                  {{"teacher": root / "data" / "distill" / "teacher"}})
 train_role(tiny_model(num_layers=1), tiny_train(epochs=2), 32, KDConfig({{"teacher": 1.0}}, 2.0), processed(root), files)
 state = PartialState()
-assert (files.model / "model.safetensors").is_file(), f"rank {{state.process_index}} returned before the save"
+assert (files.model / "fold0-seed0" / "model.safetensors").is_file(), f"rank {{state.process_index}} returned before the save"
 print(f"process {{state.process_index}} of {{state.num_processes}} done", flush=True)
 """
 
@@ -380,8 +419,8 @@ def test_training_runs_under_two_process_ddp(pipeline, tmp_path) -> None:
                           str(script)], cwd=pipeline, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-4000:]
     assert "process 0 of 2 done" in run.stdout and "process 1 of 2 done" in run.stdout
-    model, _ = load_vlm(pipeline / "models" / "ddp")
-    best = Checkpoint(pipeline / "checkpoints" / "ddp", "").tensors("trainable", slot="best")
+    model, _ = load_vlm(pipeline / "models" / "ddp" / RUN.name)
+    best = Checkpoint(pipeline / "checkpoints" / "ddp" / RUN.name, "").tensors("trainable", slot="best")
     weights = model.state_dict()
     assert best and all(torch.equal(weights[k], v) for k, v in best.items())
     assert list(read_curves(pipeline / "dvclive" / "ddp")["epoch"]) == [1, 2]

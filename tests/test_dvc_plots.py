@@ -3,11 +3,11 @@
 Runs on a scratch DVC repository holding the project's own dvc.yaml and params.yaml, with
 placeholder data files holding exactly the columns the plot definitions name, so a malformed
 definition (dvc.yaml schema error, a plot whose x/y column is not declared) fails here rather
-than after a full ``dvc repro``. The training curves are dvclive folders
-(``<curves>/metrics.json`` + ``<curves>/plots/metrics/<name>.tsv``, declared as a stage's metrics
-and plots): they are written by the project's own :func:`deevisum.tracking.write_curves`, so the
-top-level plots over them (``train_loss``, ``val_ce``) are checked against the files it really
-writes. The numbers are placeholders; the real files come from the stages.
+than after a full ``dvc repro``. The training curves are dvclive folders, one per role
+(``<curves>/metrics.json`` + ``<curves>/plots/metrics/<run>/<name>.tsv`` for each (fold, seed) run,
+declared as a stage's metrics and plots): they are written by the project's own
+:func:`deevisum.tracking.write_curves`, so the plots over them are checked against the files it
+really writes. The numbers are placeholders; the real files come from the stages.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from test_stage_params import interpolate, resolved_stages, template_context
 REPO = Path(__file__).resolve().parents[1]
 DVC = Path(sys.executable).parent / "dvc"
 DVCLIVE_PLOTS = "plots"
-"""A dvclive folder's plots subfolder (``write_curves``: ``plots/metrics/<name>.tsv``, x column ``step``)."""
+"""A dvclive folder's plots subfolder (``write_curves``: ``plots/metrics/<run>/<name>.tsv``, x column ``step``)."""
+RUNS = ("fold0-seed0", "fold1-seed0")
+"""Runs (deevisum.data.splits.Run.name) whose placeholder curves each dvclive folder gets."""
 
 
 def resolved(dvc_yaml: dict, params: dict) -> tuple[dict[str, dict], list]:
@@ -47,8 +49,8 @@ def _entries(stage: dict, kind: str) -> list[tuple[str, dict]]:
 
 
 def plot_inputs(stages: dict[str, dict], plots: list) -> tuple[dict[str, set[str]], dict[str, set[str]], list[str]]:
-    """(columns each plain plot file needs {file: columns}; metrics each dvclive folder must log
-    {folder: names}; the plot ids ``dvc plots show`` should render, a plots folder standing for its files)."""
+    """(columns each plain plot file needs {file: columns}; the curves each dvclive folder must hold
+    {folder: ``<run>/<name>``}; the plot ids ``dvc plots show`` should render, a plots folder standing for its files)."""
     files: dict[str, set[str]] = {}
     folders: dict[str, set[str]] = {}
     ids: list[str] = []
@@ -73,10 +75,11 @@ def plot_inputs(stages: dict[str, dict], plots: list) -> tuple[dict[str, set[str
                 folder = next((f for f in folders if path.startswith(f"{f}/{DVCLIVE_PLOTS}/")), None)
                 if folder is None:
                     files.setdefault(path, set()).update(xs + _fields(ys))
-                else:  # a metric of a dvclive folder: one <name>.tsv with columns step, <name>
-                    assert path == f"{folder}/{DVCLIVE_PLOTS}/metrics/{posixpath.splitext(posixpath.basename(path))[0]}.tsv", path
+                else:  # a metric of a dvclive folder: one <run>/<name>.tsv with columns step, <name>
+                    curve = posixpath.relpath(path, f"{folder}/{DVCLIVE_PLOTS}/metrics")
+                    assert re.fullmatch(r"fold\d+-seed\d+/\w+\.tsv", curve), f"plot {plot_id}: {path} is no <run>/<name>.tsv"
                     assert xs == ["step"] and _fields(ys) == [Path(path).stem], f"plot {plot_id}: {path} has columns step, {Path(path).stem}"
-                    folders[folder].add(Path(path).stem)
+                    folders[folder].add(posixpath.splitext(curve)[0])
     return files, folders, ids
 
 
@@ -100,7 +103,8 @@ def _scripts_calling(stages: dict[str, dict], function: str) -> set[str]:
 
 
 def test_curve_plots_show_what_the_trainer_logs() -> None:
-    """The top-level plots over the VLM roles' dvclive folders name metrics train_vlm logs every epoch."""
+    """Each VLM role's dvclive folder is a declared plot, and a top-level plot over one names a metric
+    that train_vlm logs every epoch."""
     dvc_yaml = yaml.safe_load((REPO / "dvc.yaml").read_text())
     stages, plots = resolved(dvc_yaml, yaml.safe_load((REPO / "params.yaml").read_text()))
     _, folders, _ = plot_inputs(stages, plots)
@@ -110,10 +114,8 @@ def test_curve_plots_show_what_the_trainer_logs() -> None:
     assert roles, "no stage trains a VLM role"
     for name in roles:
         curves = [posixpath.dirname(p) for p, _ in _entries(stages[name], "metrics") if p.endswith("/metrics.json")]
-        assert len(curves) == 1 and curves[0] in folders, f"stage {name}: its dvclive folder is not a declared plot"
-        shown = {m for entry in plots for props in entry.values() for p in props.get("y", {})
-                 if p.startswith(f"{curves[0]}/") for m in [Path(p).stem]}
-        assert shown, f"stage {name}: no top-level plot shows its curves ({curves[0]})"
+        assert curves and all(c in folders for c in curves), f"stage {name}: a dvclive folder of it is not a declared plot"
+        shown = {posixpath.basename(m) for c in curves for m in folders[c]}
         assert shown <= columns, f"stage {name}: plots show {sorted(shown - columns)}, which train_vlm never logs"
 
 
@@ -135,9 +137,10 @@ def test_plots_show_renders_every_plot(tmp_path: Path, monkeypatch: pytest.Monke
         target.write_text("\n".join(rows) + "\n")
     columns = trainer_columns()
     monkeypatch.chdir(tmp_path)  # dvclive looks for a git/DVC repository from here: none yet, the project's never
-    for folder, shown in folders.items():  # three epochs of every metric the trainer logs
-        write_curves([{"epoch": e, **{m: float(e + k) for k, m in enumerate(sorted(columns | shown))}} for e in (1, 2, 3)],
-                     tmp_path / folder)
+    for folder, shown in folders.items():  # three epochs of every metric the trainer logs, for each run
+        metrics = sorted(columns | {posixpath.basename(m) for m in shown})
+        history = [{"epoch": e, **{m: float(e + k) for k, m in enumerate(metrics)}} for e in (1, 2, 3)]
+        write_curves({run: history for run in {*RUNS, *(posixpath.dirname(m) for m in shown)}}, tmp_path / folder)
     # a plots folder stands for its files, each a plot of its own
     ids = [i for i in ids if i.rstrip("/") not in {f"{f}/{DVCLIVE_PLOTS}" for f in folders}]
     ids += sorted(p.relative_to(tmp_path).as_posix() for f in folders for p in (tmp_path / f / DVCLIVE_PLOTS).rglob("*.tsv"))

@@ -5,8 +5,9 @@ and the models come from the remote, the training curves come with git, and ``dv
 agrees they are exactly what the committed ``dvc.lock`` describes, so ``dvc repro`` would not
 retrain anything. The test uses a miniature two-stage pipeline shaped like the real one (data
 -> model, with ``vars: paths`` templating, paths passed on the command line, a params
-dependency, a directory out, and a dvclive folder of curves declared as ``cache: false``
-metrics + plots like the real training stages) and a local-directory remote.
+dependency, a directory out with a model per (fold, seed) run, and a dvclive folder of all runs'
+curves declared as ``cache: false`` metrics + plots like the real training stages) and a
+local-directory remote.
 """
 
 from __future__ import annotations
@@ -56,9 +57,11 @@ import pathlib, sys
 from deevisum.tracking import write_curves
 arg = lambda name: pathlib.Path(sys.argv[sys.argv.index(name) + 1])
 rows = (arg("--data") / "examples.jsonl").read_text().splitlines()
-out = arg("--model"); out.mkdir(parents=True, exist_ok=True)
-(out / "model.safetensors").write_bytes(bytes(range(len(rows))))
-write_curves([{"epoch": e, "train_loss": 1 / e, "val_ce": 2 / e} for e in (1, 2)], arg("--curves"))
+runs = ("fold0-seed0", "fold1-seed0")
+for k, run in enumerate(runs):
+    (arg("--model") / run).mkdir(parents=True, exist_ok=True)
+    (arg("--model") / run / "model.safetensors").write_bytes(bytes(range(k, len(rows))))
+write_curves({run: [{"epoch": e, "train_loss": 1 / e, "val_ce": 2 / e} for e in (1, 2)] for run in runs}, arg("--curves"))
 """
 
 
@@ -109,11 +112,12 @@ def test_push_clone_pull_leaves_nothing_to_rerun(tmp_path: Path) -> None:
     _run(clone, DVC, "pull", "-q")
 
     curves = sorted(p.relative_to(origin).as_posix() for p in (origin / "dvclive").rglob("*") if p.is_file())
-    assert "dvclive/student/metrics.json" in curves and "dvclive/student/plots/metrics/val_ce.tsv" in curves
-    for rel in ("data/processed/examples.jsonl", "models/student/model.safetensors", *curves):
+    assert "dvclive/student/metrics.json" in curves and "dvclive/student/plots/metrics/fold1-seed0/val_ce.tsv" in curves
+    models = [f"models/student/{run}/model.safetensors" for run in ("fold0-seed0", "fold1-seed0")]
+    for rel in ("data/processed/examples.jsonl", *models, *curves):
         assert (clone / rel).read_bytes() == (origin / rel).read_bytes(), rel
     assert json.loads(_run(clone, DVC, "status", "--json")) == {}
-    model = clone / "models" / "student" / "model.safetensors"
+    model = clone / models[0]
     before = model.stat().st_mtime_ns
     out = _run(clone, DVC, "repro")  # nothing to reproduce: no stage runs, no output is rewritten
     assert "Running stage" not in out, out

@@ -1,4 +1,5 @@
-"""Early exit: exactness at full depth, real row removal, heads round trip, resumable training.
+"""Early exit: exactness at full depth, real row removal, heads round trip, resumable training, and
+threshold calibration on validation rows.
 
 A tiny PaliGemma2-architecture model (Gemma2 decoder with alternating sliding/full attention,
 a sliding window shorter than the sequence, attention and final logit soft-capping; a tiny
@@ -7,27 +8,46 @@ SigLIP tower on 32 px images) stands in for the student.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
+import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from transformers import PaliGemmaConfig, PaliGemmaForConditionalGeneration
 
 from deevisum.checkpointing import Checkpoint
-from deevisum.config import ExitTrainParams
+from deevisum.config import EEParams, ExitTrainParams, Params
+from deevisum.early_exit.calibration import (
+    NEVER,
+    agrees,
+    auroc,
+    calibrate,
+    disagreements,
+    first_exit,
+)
 from deevisum.early_exit.heads import (
+    CONFIDENCES,
     ExitConfig,
     ExitHeads,
     load_exit_heads,
+    load_validation,
     save_exit_heads,
 )
 from deevisum.early_exit.runner import EarlyExitRunner
 from deevisum.early_exit.training import (
     collect_exit_data,
+    exit_outputs,
+    exit_quality,
+    fit_agreement,
     load_cached_data,
     save_cached_data,
     train_exit_heads,
 )
+from deevisum.io import InputError
 
 VOCAB, IMAGE_TOKEN, HIDDEN, DEPTH = 64, 63, 32, 4
 ANSWERS = [5, 6, 7, 8, 9]
@@ -91,69 +111,123 @@ def count_rows(model: PaliGemmaForConditionalGeneration) -> tuple[list[int], lis
     return counts, hooks
 
 
-def test_threshold_above_one_gives_full_depth_scores(model) -> None:
+def exit_confidences(heads: ExitHeads, states: list[torch.Tensor], measure: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each exit's answer logits (n_exits, B, n_answers) and ``measure`` (n_exits, B) on collected states."""
+    with torch.no_grad():
+        outs = [heads.confidences(i, s) for i, s in enumerate(states)]
+    return torch.stack([o[0].float() for o in outs]), torch.stack([o[1][measure].float() for o in outs])
+
+
+def test_no_thresholds_gives_full_depth_scores(model) -> None:
     inputs, pos = make_batch()
     runner = EarlyExitRunner(model, ANSWERS, make_heads())
-    out = runner.run(inputs, pos, threshold=1.01)
+    out = runner.run(inputs, pos, thresholds=None)
     assert torch.allclose(out.logits, reference(model, inputs, pos), atol=1e-5, rtol=1e-5)
     assert out.layers.tolist() == [DEPTH] * len(pos)
-    assert torch.isnan(out.gamma).all()
+    assert torch.isnan(out.confidence).all()
     no_heads = EarlyExitRunner(model, ANSWERS).run(inputs, pos)
-    assert torch.allclose(no_heads.logits, out.logits, atol=1e-6)
+    assert torch.equal(no_heads.logits, out.logits)
+    for never in ([math.inf] * len(EXITS), [1.01] * len(EXITS)):  # not evaluated / no confidence reaches it
+        same = runner.run(inputs, pos, thresholds=never, measure="max_prob")
+        assert torch.allclose(same.logits, out.logits, atol=1e-6) and same.layers.tolist() == out.layers.tolist()
+    with pytest.raises(ValueError, match="2 thresholds"):
+        runner.run(inputs, pos, thresholds=[0.5, 0.5])
 
 
-def test_threshold_minus_one_exits_everything_at_first_exit(model) -> None:
+@pytest.mark.parametrize("measure", CONFIDENCES)
+def test_threshold_zero_exits_everything_at_first_exit(model, measure: str) -> None:
     inputs, pos = make_batch()
     heads = make_heads()
     runner = EarlyExitRunner(model, ANSWERS, heads)
     counts, hooks = count_rows(model)
     try:
-        out = runner.run(inputs, pos, threshold=-1.0)
+        out = runner.run(inputs, pos, thresholds=[0.0] * len(EXITS), measure=measure)
     finally:
         for h in hooks:
             h.remove()
     assert out.layers.tolist() == [EXITS[0]] * len(pos)
     assert counts == [len(pos)] * EXITS[0] + [0] * (DEPTH - EXITS[0])
     states, _ = runner.collect(inputs, pos)
-    with torch.no_grad():
-        head_logits, gamma = heads(0, states[0])
-    assert torch.allclose(out.logits, head_logits, atol=1e-5)
-    assert torch.allclose(out.gamma, gamma, atol=1e-6)
+    logits, conf = exit_confidences(heads, states, measure)
+    assert torch.allclose(out.logits, logits[0], atol=1e-5)
+    assert torch.allclose(out.confidence, conf[0], atol=1e-6)
+    assert ((conf >= 0) & (conf <= 1)).all()
 
 
-def test_exited_rows_run_no_later_layer(model) -> None:
+@pytest.mark.parametrize("measure", CONFIDENCES)
+def test_exited_rows_run_no_later_layer(model, measure: str) -> None:
+    """Per-exit thresholds (the middle exit switched off): each row leaves at the first exit whose
+    confidence reaches that exit's threshold, and no later layer processes it."""
     inputs, pos = make_batch(batch=8, seed=1)
     heads = make_heads(seed=3)
     runner = EarlyExitRunner(model, ANSWERS, heads)
     states, _ = runner.collect(inputs, pos)
-    with torch.no_grad():
-        gammas = torch.stack([heads(i, s)[1] for i, s in enumerate(states)])  # (exits, B)
-    tau = float(gammas.flatten().sort().values[gammas.numel() // 2])  # some rows leave early, some do not
+    logits, conf = exit_confidences(heads, states, measure)
+
+    def between_middle(values: torch.Tensor) -> float:  # halfway between two values: no row sits on the threshold
+        v = values.sort().values
+        return float(v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+    thresholds = [between_middle(conf[0]), math.inf, between_middle(conf[2])]
     counts, hooks = count_rows(model)
     try:
-        out = runner.run(inputs, pos, threshold=tau)
+        out = runner.run(inputs, pos, thresholds=thresholds, measure=measure)
     finally:
         for h in hooks:
             h.remove()
-    first = [next((EXITS[e] for e in range(len(EXITS)) if gammas[e, b] >= tau), DEPTH) for b in range(len(pos))]
-    assert out.layers.tolist() == first
-    assert 0 < sum(n < DEPTH for n in first) < len(pos), "test setup: want a mixed batch"
+    first = [next((e for e in range(len(EXITS)) if conf[e, b] >= thresholds[e]), None) for b in range(len(pos))]
+    assert out.layers.tolist() == [DEPTH if e is None else EXITS[e] for e in first]
+    assert 0 < sum(e is not None for e in first) < len(pos), "test setup: want a mixed batch"
+    assert EXITS[1] not in out.layers.tolist()
     assert counts == [int((out.layers > i).sum()) for i in range(DEPTH)]
     stay = out.layers == DEPTH
     assert torch.allclose(out.logits[stay], reference(model, inputs, pos)[stay], atol=1e-5)
+    assert torch.isnan(out.confidence[stay]).all()
+    for b, e in enumerate(first):
+        if e is not None:
+            assert torch.allclose(out.logits[b], logits[e, b], atol=1e-5)
+            assert out.confidence[b] == pytest.approx(float(conf[e, b]), abs=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
+def test_heads_follow_the_models_device_and_dtype(model, dtype: torch.dtype) -> None:
+    """float32 heads given to a model in another dtype are moved to its decoder's device and dtype, and run."""
+    cast = copy.deepcopy(model).to(dtype)
+    weight = cast.model.language_model.layers[0].input_layernorm.weight
+    heads = make_heads()
+    runner = EarlyExitRunner(cast, ANSWERS, heads)
+    assert {(w.dtype, w.device) for w in heads.parameters()} == {(dtype, weight.device)}
+    inputs, pos = make_batch()
+    full = runner.run(inputs, pos)
+    assert full.logits.dtype == torch.float32 and torch.isfinite(full.logits).all()
+    if dtype == torch.float64:
+        assert torch.allclose(full.logits, reference(cast, inputs, pos).float(), atol=1e-6)
+    out = runner.run(inputs, pos, thresholds=[0.0] * len(EXITS), measure="classifier")
+    assert out.layers.tolist() == [EXITS[0]] * len(pos)
+    states, _ = runner.collect(inputs, pos)
+    logits, conf = exit_confidences(heads, states, "classifier")
+    assert torch.allclose(out.logits, logits[0], atol=1e-2) and torch.allclose(out.confidence, conf[0], atol=1e-2)
 
 
 def test_heads_round_trip_safetensors(tmp_path, model) -> None:
     heads = make_heads(seed=5)
-    save_exit_heads(heads, tmp_path / "exits")
-    assert sorted(p.name for p in (tmp_path / "exits").iterdir()) == ["config.json", "model.safetensors"]
+    save_exit_heads(heads, tmp_path / "bare")
+    assert sorted(p.name for p in (tmp_path / "bare").iterdir()) == ["config.json", "model.safetensors"]
+    with pytest.raises(InputError, match="validation"):
+        load_validation(tmp_path / "bare")
+    validation = {"final_logits": torch.randn(3, 5), "logits_0": torch.randn(3, 5), "classifier_0": torch.rand(3)}
+    save_exit_heads(heads, tmp_path / "exits", validation)
+    assert sorted(p.name for p in (tmp_path / "exits").iterdir()) == ["config.json", "model.safetensors",
+                                                                       "validation.safetensors"]
+    assert {k: v.tolist() for k, v in load_validation(tmp_path / "exits").items()} == {k: v.tolist() for k, v in validation.items()}
     loaded = load_exit_heads(tmp_path / "exits")
     assert loaded.config == heads.config
     h = torch.randn(4, HIDDEN)
     with torch.no_grad():
         for i in range(len(EXITS)):
-            a, b = heads(i, h), loaded(i, h)
-            assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+            (a, conf_a), (b, conf_b) = heads.confidences(i, h), loaded.confidences(i, h)
+            assert torch.equal(a, b) and all(torch.equal(conf_a[m], conf_b[m]) for m in CONFIDENCES)
+            assert torch.equal(conf_a["gamma"], (1 + heads(i, h)[1]) / 2)
 
 
 def test_training_learns_and_resumes_identically(tmp_path, model) -> None:
@@ -179,6 +253,16 @@ def test_training_learns_and_resumes_identically(tmp_path, model) -> None:
                                  Checkpoint(tmp_path / "b", "changed"))
     assert [r["epoch"] for r in restarted] == [1, 2, 3]
     assert restarted == history[:3]
+
+    outputs = exit_outputs(straight, data)
+    assert set(outputs) == {"final_logits", *(f"{k}_{i}" for k in ("logits", *CONFIDENCES) for i in range(len(EXITS)))}
+    assert all(((outputs[f"{m}_{i}"] >= 0) & (outputs[f"{m}_{i}"] <= 1)).all() for m in CONFIDENCES for i in range(len(EXITS)))
+    before = copy.deepcopy(straight.state_dict())
+    fit_agreement(straight, data, None, params)  # the agreement classifiers only: answers and gamma stay as they were
+    changed = {k for k, v in straight.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.startswith("agreement.") for k in changed)
+    quality = exit_quality(straight, data, None)
+    assert {f"exit{layer}_auroc_{m}" for layer in EXITS for m in CONFIDENCES} <= set(quality)
 
     save_cached_data(tmp_path / "b", "fp", {"train": data})
     assert load_cached_data(tmp_path / "b", "other") is None
@@ -208,7 +292,7 @@ def test_matches_team_scoring_on_left_padded_batches() -> None:
         want = answer_logits(vlm, batch, ids)
     torch.manual_seed(0)
     heads = ExitHeads(ExitConfig(hidden_size=32, exit_layers=[1, 2], n_answers=5))
-    got = EarlyExitRunner(vlm, ids, heads).run(batch, threshold=1.5)
+    got = EarlyExitRunner(vlm, ids, heads).run(batch, thresholds=[1.5, 1.5])  # heads run, no row leaves
     assert torch.allclose(got.logits, want, atol=1e-5, rtol=1e-5)
 
 
@@ -216,8 +300,8 @@ def test_timed_settings_time_every_setting_on_the_same_batches(model) -> None:
     from deevisum.early_exit.timing import (
         FULL,
         SCORING,
+        TimedPass,
         exit_histogram,
-        layer_summary,
         speed_summary,
         timed_settings,
     )
@@ -226,20 +310,19 @@ def test_timed_settings_time_every_setting_on_the_same_batches(model) -> None:
     for b in batches:  # the scoring convention: answer at the last position
         b["attention_mask"] = torch.ones_like(b["attention_mask"])
     runner = EarlyExitRunner(model, ANSWERS, make_heads())
-    timed = timed_settings(runner, batches, [-1.0, 1.01], repeats=2)
-    assert set(timed) == {FULL, SCORING, -1.0, 1.01}
+    timed = timed_settings(runner, batches, [0.0, 1.01], "gamma", repeats=2)
+    assert set(timed) == {FULL, SCORING, 0.0, 1.01}
     assert all(len(t.times) == 2 and len(t.layers) == 8 for t in timed.values())
     assert torch.allclose(timed[FULL].logits, timed[SCORING].logits, atol=1e-5)
     assert torch.allclose(timed[1.01].logits, timed[FULL].logits, atol=1e-6)
-    layers = layer_summary(timed[-1.0], timed[FULL], DEPTH)
-    assert layers["mean_layers"] == EXITS[0] and layers["layer_bound"] == DEPTH / EXITS[0]
-    assert 0 <= layers["max_abs_prob_diff_vs_full"] <= 1
-    assert layer_summary(timed[1.01], timed[FULL], DEPTH) == {"mean_layers": DEPTH, "layer_bound": 1.0,
-                                                                "max_abs_prob_diff_vs_full": pytest.approx(0, abs=1e-6)}
-    speed = speed_summary(timed[-1.0], timed[FULL])
+    assert timed[0.0].layers.tolist() == [EXITS[0]] * 8 and timed[1.01].layers.tolist() == [DEPTH] * 8
+    assert ((timed[0.0].confidence >= 0) & (timed[0.0].confidence <= 1)).all() and timed[FULL].confidence.isnan().all()
+    speed = speed_summary(timed[0.0], timed[FULL])
     assert speed["speedup"] > 0 and speed["speedup_fastest"] > 0 and speed["seconds_per_segment"] > 0
-    assert not {"mean_layers", "layer_bound"} & set(speed)  # wall-time figures only
-    hist = exit_histogram(timed[-1.0].layers, DEPTH)
+    both = TimedPass.concat([timed[0.0], timed[FULL]])
+    assert both.layers.tolist() == [EXITS[0]] * 8 + [DEPTH] * 8
+    assert both.times == [a + b for a, b in zip(timed[0.0].times, timed[FULL].times)]
+    hist = exit_histogram(timed[0.0].layers, DEPTH)
     assert [h["count"] for h in hist] == [8 if k == EXITS[0] else 0 for k in range(1, DEPTH + 1)]
 
 
@@ -268,3 +351,137 @@ def test_scores_file_round_trips_exact_rates(tmp_path) -> None:
     path.write_text(json.dumps(scores_file([1.5, 4.0], examples, {"a": Fraction(30000, 1001)})), encoding="utf-8")
     back = read_scores(path)["a"]
     assert back.frames_per_score == Fraction(30000, 1001) and back.scores.tolist() == [1.5, 4.0]
+
+
+# ---------------- calibration on validation rows ----------------
+
+TARGET, DELTA = 0.95, 0.1
+HELD_OUT = 200_000
+"""Held-out rows: enough to stand for the population the guarantee is about (a few thousand rows'
+agreement scatters by about 0.005 around it)."""
+
+
+def synthetic(n: int, kind: str, seed: int = 0, n_exits: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """(confidence, agree), each (n_exits, n). ``informative``: a row agrees with probability
+    1 - 0.6 (1 - c)^2 (always at c = 1, 40% of the time at c = 0); ``random``: 70% of rows agree,
+    whatever the confidence; ``saturated``: random too, with confidences of exactly 0 or 1."""
+    rng = np.random.default_rng(seed)
+    conf = rng.random((n_exits, n))
+    if kind == "saturated":
+        conf = np.round(conf)
+    p_agree = 1 - 0.6 * (1 - conf) ** 2 if kind == "informative" else np.full_like(conf, 0.7)
+    return conf, rng.random((n_exits, n)) < p_agree
+
+
+def held_out(conf: np.ndarray, agree: np.ndarray, threshold: float) -> tuple[float, float]:
+    """Agreement with full depth and the share of rows that exit early, at ``threshold``."""
+    n = conf.shape[1]
+    return 1 - disagreements(conf, agree, threshold) / n, float((first_exit(conf, threshold) >= 0).mean())
+
+
+def test_agrees_compares_answers_and_expected_scores() -> None:
+    full = torch.tensor([0.1, 0.2, 0.4, 0.2, 0.1]).log()  # answer 3, expected score 3.0
+    exits = torch.tensor([[0.1, 0.1, 0.4, 0.3, 0.1],  # answer 3, expected 3.2
+                          [0.05, 0.05, 0.4, 0.25, 0.25],  # answer 3, expected 3.6
+                          [0.1, 0.1, 0.2, 0.5, 0.1]]).log()  # answer 4
+    assert agrees(exits, full.expand(3, 5), None).tolist() == [True, True, False]
+    assert agrees(exits, full.expand(3, 5), 0.25).tolist() == [True, False, False]
+
+
+def test_auroc_by_hand() -> None:
+    # agreeing rows 0.35 and 0.8 against disagreeing 0.1 and 0.4: 3 of the 4 pairs ordered right
+    assert auroc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
+    assert auroc(np.array([0.5, 0.5, 0.9]), np.array([1, 0, 0])) == pytest.approx(0.25)  # a tie counts half
+    assert math.isnan(auroc(np.array([0.1, 0.2]), np.array([1, 1])))
+
+
+def test_first_exit_and_disagreements_by_hand() -> None:
+    conf = np.array([[0.9, 0.2, 0.5], [0.95, 0.8, 0.1]])
+    agree = np.array([[False, True, True], [True, False, True]])
+    assert first_exit(conf, 0.7).tolist() == [0, 1, -1]
+    assert disagreements(conf, agree, 0.7) == 2  # row 0 leaves at exit 0, row 1 at exit 1, both disagree
+    assert disagreements(conf, agree, 0.85) == 1 and disagreements(conf, agree, NEVER) == 0
+
+
+def test_calibration_on_informative_confidence_meets_the_target_on_held_out_rows() -> None:
+    cal = calibrate(*synthetic(2000, "informative"), TARGET, DELTA)
+    assert cal.threshold != NEVER and cal.p_value <= DELTA and cal.n_rows == 2000
+    assert cal.val_agreement >= TARGET
+    agreement, exited = held_out(*synthetic(HELD_OUT, "informative", seed=1), cal.threshold)
+    assert agreement >= TARGET
+    assert exited > 0.5  # a good share leaves early (the true limit is about 0.48, where 88% would)
+    assert cal.to_dict()["threshold"] == cal.threshold
+
+
+def test_calibration_on_uninformative_confidence_exits_little_or_nothing() -> None:
+    cal = calibrate(*synthetic(2000, "random"), TARGET, DELTA)  # 30% disagree at every confidence
+    agreement, exited = held_out(*synthetic(HELD_OUT, "random", seed=1), cal.threshold)
+    assert agreement >= TARGET and exited < 0.2  # only the few rows it can afford to lose leave
+    saturated = calibrate(*synthetic(2000, "saturated"), TARGET, DELTA)  # disagreements even at confidence 1
+    assert saturated.threshold == NEVER and "no threshold certified" in saturated.reason
+    assert saturated.val_exit_fraction == 0 and saturated.to_dict()["threshold"] is None
+
+
+def test_calibration_declines_on_too_few_validation_rows() -> None:
+    conf, agree = np.full((2, 20), 0.99), np.ones((2, 20), bool)  # perfect, but 0.95^20 = 0.36 > delta
+    cal = calibrate(conf, agree, TARGET, DELTA)
+    assert cal.threshold == NEVER and "20 validation rows" in cal.reason
+    assert calibrate(np.zeros((2, 0)), np.zeros((2, 0), bool), TARGET, DELTA).threshold == NEVER
+    # 60 such rows suffice (0.95^60 = 0.046): no disagreement anywhere, so every grid point is certified
+    assert calibrate(np.full((2, 60), 0.99), np.ones((2, 60), bool), TARGET, DELTA).threshold == 0.0
+
+
+def validation_outputs(conf: np.ndarray, agree: np.ndarray, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Validation outputs as train_exits saves them: each exit's answer is full depth's where ``agree``,
+    another where not; every measure equals ``conf``."""
+    final = torch.randn(conf.shape[1], len(ANSWERS), generator=torch.Generator().manual_seed(seed))
+    out = {"final_logits": final}
+    for i, (c, a) in enumerate(zip(conf, agree)):
+        out[f"logits_{i}"] = torch.where(torch.as_tensor(a)[:, None], final, final.roll(1, dims=-1))
+        out |= {f"{m}_{i}": torch.as_tensor(c, dtype=torch.float32) for m in CONFIDENCES}
+    return out
+
+
+def test_operating_threshold_is_fixed_on_the_validation_rows_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each run's threshold is calibrated on the validation outputs saved with its heads, before the
+    run's test rows are touched: other test videos give the same thresholds; ee.threshold overrides."""
+    import deevisum.early_exit.report as report
+    from deevisum.data.examples import ProcessedData
+    from deevisum.data.splits import splits_document
+
+    exits = tmp_path / "exits"
+    informative, saturated = synthetic(2000, "informative"), synthetic(2000, "saturated")
+    save_exit_heads(make_heads(), exits / "fold0-seed0", validation_outputs(*informative))
+    save_exit_heads(make_heads(), exits / "fold1-seed0", validation_outputs(*saturated))
+    p = Params()
+    cal = report.validation_calibration(exits / "fold0-seed0", p.ee.confidence, p)
+    assert cal == calibrate(informative[0].astype(np.float32), informative[1], p.ee.target_agreement, p.ee.delta)
+    assert report.validation_calibration(exits / "fold1-seed0", p.ee.confidence, p).threshold == NEVER
+
+    class Scored(Exception):
+        """Stands in for scoring the test rows: the thresholds are known by then."""
+
+    def thresholds_given(test_videos: list[list[str]], params: Params) -> dict[str, list[float]]:
+        folds = [{"train": ["t"], "val": ["v"], "test": videos} for videos in test_videos]
+        splits = tmp_path / "splits.json"
+        splits.write_text(json.dumps(splits_document(folds, [0, 1])))
+        seen: dict[str, list[float]] = {}
+
+        def run_outputs(_student: Path, exits_dir: Path, data: ProcessedData, run, _calibration, thresholds: list[float],
+                        _p: Params):
+            assert exits_dir == exits / run.name and data.fold == run.fold
+            seen[run.name] = thresholds
+            if len(seen) == len(folds):
+                raise Scored
+
+        monkeypatch.setattr(report, "run_outputs", run_outputs)
+        data = ProcessedData(tmp_path / "no_examples.jsonl", splits, tmp_path / "no_frames.h5")
+        with pytest.raises(Scored):
+            report.early_exit_report(tmp_path / "students", exits, data, None, params)
+        return seen
+
+    got = thresholds_given([["a"], ["b"]], p)
+    assert got == {"fold0-seed0": sorted({*p.ee.sweep, cal.threshold}), "fold1-seed0": sorted(p.ee.sweep)}
+    assert thresholds_given([["c", "d"], ["e"]], p) == got
+    manual = dataclasses.replace(p, ee=EEParams(threshold=0.93))
+    assert thresholds_given([["a"], ["b"]], manual) == {r: sorted({*p.ee.sweep, 0.93}) for r in got}

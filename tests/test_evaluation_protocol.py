@@ -8,17 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import kendalltau, spearmanr
 
 from deevisum.app.cli import main
 from deevisum.config import EvaluateParams
 from deevisum.data.benchmarks import Benchmark, VideoAnnotation
 from deevisum.evaluation.baselines import baselines
-from deevisum.evaluation.context import METRICS
+from deevisum.evaluation.context import METRICS, rated_segments, reference_summaries
 from deevisum.evaluation.protocol import evaluate_scores
 from deevisum.evaluation.stats import fold_summary, plot_rows
 from deevisum.io import BadInputReport, InputError
 
-FIXED = EvaluateParams(shots="fixed", fixed_shot_seconds=1.0, n_bootstrap=50, random_trials=1, reference_segment_frames=4)
+FIXED = EvaluateParams(shots="fixed", fixed_shot_seconds=1.0, n_bootstrap=50, random_trials=1)
 
 
 def tiny_tvsum(n_videos: int = 4, n_frames: int = 40, fps: float = 4.0) -> Benchmark:
@@ -56,7 +57,7 @@ def test_tvsum_uses_mean_and_report_has_every_part():
     bench = tiny_tvsum()
     report = evaluate_scores(per_second(bench), bench, FIXED)
     model = report["model"]
-    assert set(report["baselines"]) == {"random", "human"}
+    assert set(report["baselines"]) == {"random", "human", "oracle"}
     for block in (model, *report["baselines"].values()):
         assert block["n_videos"] == 4 and set(block["mean"]) == set(METRICS)
         for m in METRICS:
@@ -67,7 +68,7 @@ def test_tvsum_uses_mean_and_report_has_every_part():
         assert block["per_category"]["A"]["f1"] == pytest.approx(cat_a)
     assert all(v["f1"] == v["f1_mean"] for v in model["videos"].values())
     assert report["bad_input"]["n_skipped"] == 0
-    assert {r["method"] for r in plot_rows(report)} == {"model", "baseline_random", "baseline_human"}
+    assert {r["method"] for r in plot_rows(report)} == {"model", "baseline_random", "baseline_human", "baseline_oracle"}
 
 
 def test_same_inputs_give_identical_reports_and_subsets_keep_random_draws():
@@ -85,7 +86,7 @@ def test_perfect_scores_match_the_reference_summaries():
     # one annotator, scored by their own scores over the reference segments: F1 exactly 1
     solo = VideoAnnotation("v0", "A", "t", video.user_scores[:1], "scores", video.fps, video.duration)
     bench.videos["v0"] = solo
-    params = EvaluateParams(shots="fixed", fixed_shot_seconds=1.0, reference_segment_frames=4, n_bootstrap=10)
+    params = EvaluateParams(shots="fixed", fixed_shot_seconds=1.0, n_bootstrap=10)
     scores = {"v0": {"scores": solo.user_scores[0].tolist(), "frames_per_score": 1}}
     assert evaluate_scores(scores, bench, params, with_baselines=False)["model"]["mean"]["f1"] == pytest.approx(1.0)
 
@@ -192,3 +193,79 @@ def test_cli_evaluates_a_scores_file_and_prints_baselines(tmp_path, capsys):
     (tmp_path / "bad.json").write_text(json.dumps({"v0": {"scores": [1.0], "frames_per_score": 1}}))
     assert main(["evaluate", str(tmp_path / "bad.json"), "--root", str(tmp_path / "tvsum")]) == 1
     assert "video v0" in capsys.readouterr().err
+
+
+# a 30-frame video at 5 fps (2-s segments = 10 frames) rated by 3 annotators on segments
+# [0,4) [4,14) [14,24) [24,30) (the first one short); every annotator scores the last two alike,
+# so their scores change only at frames 4 and 14
+RATED = np.repeat(np.array([[5, 1, 2, 2], [1, 5, 3, 3], [2, 2, 5, 5]], np.float32), [4, 10, 10, 6], axis=1)
+
+
+def frames_of(*ranges: tuple[int, int]) -> list[bool]:
+    return [any(lo <= f < hi for lo, hi in ranges) for f in range(30)]
+
+
+def test_rated_segments_follow_the_annotations_and_the_2s_grid():
+    # runs [0,4) [4,14) [14,30); the 16-frame run is longer than round(2 x 5) = 10: cut at 14 + 10
+    assert rated_segments(RATED, 5.0).tolist() == [[0, 4], [4, 14], [14, 24], [24, 30]]
+    assert rated_segments(RATED, None).tolist() == [[0, 4], [4, 14], [14, 30]]  # no fps: the runs alone
+    assert rated_segments(RATED, 2.4).tolist() == [[0, 4], [4, 9], [9, 14], [14, 19], [19, 24], [24, 29], [29, 30]]
+
+
+def test_tvsum_references_over_rated_segments_by_hand():
+    video = VideoAnnotation("r", "A", "r", RATED, "scores", 5.0, 6.0)
+    params = EvaluateParams(tvsum_reference="segments", budget=0.34)  # capacity floor(10.2) = 10 frames
+    # segments of 4, 10, 10, 6 frames; what fits in 10: one segment, or [0,4) + [24,30)
+    # annotator 1 (5,1,2,2): 5 + 2 = 7 beats any single segment -> [0,4) + [24,30)
+    # annotator 2 (1,5,3,3): [4,14) alone (5) beats 1 + 3 = 4
+    # annotator 3 (2,2,5,5): 2 + 5 = 7 beats 5
+    expected = [frames_of((0, 4), (24, 30)), frames_of((4, 14)), frames_of((0, 4), (24, 30))]
+    assert reference_summaries(video, np.zeros((0, 2), int), params).tolist() == expected
+    # without an fps the last run stays 16 frames (too long): [0,4) (5 > 1) / [4,14) (5 > 1) /
+    # a tie 2 = 2 between [0,4) and [4,14), which the knapsack settles for the earlier item
+    no_fps = VideoAnnotation("r", "A", "r", RATED, "scores", None, None)
+    assert reference_summaries(no_fps, np.zeros((0, 2), int), params).tolist() == [
+        frames_of((0, 4)), frames_of((4, 14)), frames_of((0, 4))]
+
+
+def test_tvsum_references_over_the_prediction_shots_by_hand():
+    video = VideoAnnotation("r", "A", "r", RATED, "scores", 5.0, 6.0)
+    params = EvaluateParams(tvsum_reference="shots", budget=0.5)  # capacity 15: one of the two shots
+    shots = np.array([[0, 15], [15, 30]])
+    # shot means: annotator 1 (4*5 + 10*1 + 2)/15 = 2.13 vs 2; annotator 2 (4 + 50 + 3)/15 = 3.8 vs 3;
+    # annotator 3 (8 + 20 + 5)/15 = 2.2 vs 5
+    expected = [frames_of((0, 15)), frames_of((0, 15)), frames_of((15, 30))]
+    assert reference_summaries(video, shots, params).tolist() == expected
+
+
+def test_report_states_the_protocol_in_words():
+    bench = tiny_tvsum(n_videos=2)
+    for reference, words in (("shots", "same shots as the prediction"), ("segments", "2-s segments they rated")):
+        params = EvaluateParams(shots="fixed", tvsum_reference=reference, n_bootstrap=10, random_trials=1)
+        p = evaluate_scores(per_second(bench), bench, params)["protocol"]
+        assert p["tvsum_reference"] == reference and words in p["references"] and "raw selection" in p["references"]
+        assert "knapsack" in p["summary"] and "reference_segment_frames" not in p
+    assert EvaluateParams().tvsum_reference == "shots"
+
+
+def test_oracle_is_the_annotators_mean_scored_like_the_model():
+    # 20 frames at 4 fps, 1-s shots of 4 frames, budget 0.2 = one shot; per-shot scores:
+    users = np.repeat(np.array([[1, 1, 5, 1, 1], [1, 1, 5, 4, 1], [1, 1, 2, 5, 1]], np.float32), 4, axis=1)
+    video = VideoAnnotation("o", "A", "o", users, "scores", 4.0, 5.0)
+    bench = Benchmark("tvsum", Path("o"), {"o": video}, Path("o/video"))
+    params = EvaluateParams(shots="fixed", fixed_shot_seconds=1.0, budget=0.2, n_bootstrap=10, random_trials=5)
+    blocks = baselines(bench, params)["baselines"]
+    oracle = blocks["oracle"]["videos"]["o"]
+    # references: shot 2, shot 2, shot 3; the mean (1, 1, 4, 3.3, 1) picks shot 2: F1 1, 1, 0
+    assert oracle["f1"] == pytest.approx(2 / 3) and oracle["f1_max"] == pytest.approx(1.0)
+    assert oracle["f1"] >= blocks["random"]["videos"]["o"]["f1"]  # 2/3 is the best any one shot can do
+    mean = users.mean(axis=0)
+    assert oracle["kendall_tau"] == pytest.approx(np.mean([kendalltau(mean, u).statistic for u in users]))
+    assert oracle["spearman_rho"] == pytest.approx(np.mean([spearmanr(mean, u).statistic for u in users]))
+    # SumMe: the share of users selecting each frame (2/3 on frames 0-1) picks their first 2-frame shot
+    selections = np.zeros((3, 10), np.float32)
+    selections[0, 0:2], selections[1, 0:4], selections[2, 6:8] = 1, 1, 1
+    summe = Benchmark("summe", Path("s"), {"s": VideoAnnotation("s", "", "s", selections, "selection", 1.0, 10.0)}, Path("s"))
+    params = EvaluateParams(shots="fixed", fixed_shot_seconds=2.0, budget=0.2, n_bootstrap=10, random_trials=1)
+    oracle = baselines(summe, params)["baselines"]["oracle"]["videos"]["s"]
+    assert oracle["f1_max"] == pytest.approx(1.0) and oracle["f1_mean"] == pytest.approx((1 + 2 / 3 + 0) / 3)

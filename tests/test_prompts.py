@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 import scipy.io.wavfile
 import yaml
+from tiny_vlm import processed, write_corpus
 
 from deevisum.config import PromptsParams
 from deevisum.data.benchmarks import VideoAnnotation
-from deevisum.data.examples import build_examples, second_targets
+from deevisum.data.examples import build_examples, second_targets, split_examples
 from deevisum.data.frames_store import StoredVideo, read_index, write_video
 from deevisum.data.prompts import (
     MAX_WORD_CHARS,
@@ -25,7 +26,7 @@ from deevisum.data.prompts import (
     render_prompt,
     speech_words,
 )
-from deevisum.data.splits import make_splits, select_fold
+from deevisum.data.splits import Run, make_splits, read_splits, runs, splits_document
 from deevisum.io import InputError
 
 P = PromptsParams()
@@ -187,13 +188,48 @@ def test_splits_deterministic_per_seed() -> None:
     assert any(make_splits(IDS, CATS, 5, 1, seed=s) != make_splits(IDS, CATS, 5, 1, seed=0) for s in range(1, 4))
 
 
-def test_fold_param_selects_top_level_split() -> None:
+def test_splits_document_lists_every_fold_and_the_selected_ones() -> None:
     folds = make_splits(IDS, CATS, 5, 1, seed=0)
-    doc = select_fold(folds, 3)
-    assert doc["n_folds"] == 5 and doc["fold"] == 3 and doc["folds"] == folds
-    assert (doc["train"], doc["val"], doc["test"]) == (folds[3]["train"], folds[3]["val"], folds[3]["test"])
-    with pytest.raises(ValueError, match="prompts.fold"):
-        select_fold(folds, 5)
+    doc = splits_document(folds, [3, 1])
+    assert doc == {"n_folds": 5, "selected": [1, 3], "folds": folds}
+    with pytest.raises(ValueError, match=r"prompts.folds = \[1, 5\]: folds \[5\] are not in 0..4"):
+        splits_document(folds, [1, 5])
+
+
+def test_runs_pair_every_selected_fold_with_every_seed_fold_major(tmp_path: Path) -> None:
+    path = tmp_path / "splits.json"
+    path.write_text(json.dumps(splits_document(make_splits(IDS, CATS, 5, 1, seed=0), [4, 2])))
+    assert runs(path, [7, 0]) == [Run(2, 7), Run(2, 0), Run(4, 7), Run(4, 0)]
+    assert [r.name for r in runs(path, [0])] == ["fold2-seed0", "fold4-seed0"]
+    assert read_splits(path)["selected"] == [2, 4]
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"n_folds": 1, "fold": 0, "train": ["a"], "val": ["b"], "test": ["c"]},  # the old one-fold layout
+        {"n_folds": 1, "selected": [1], "folds": [{"train": ["a"], "val": ["b"], "test": ["c"]}]},
+        {"n_folds": 1, "selected": [0], "folds": [{"train": ["a"], "val": "b", "test": ["c"]}]},
+        {"n_folds": 1, "selected": [0], "folds": [{"train": ["a"], "test": ["c"]}]},
+        ["not", "a", "mapping"],
+    ],
+)
+def test_read_splits_rejects_what_is_not_a_splits_document(tmp_path: Path, doc: object) -> None:
+    path = tmp_path / "splits.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="not a splits document"):
+        read_splits(path)
+
+
+def test_processed_data_reads_the_lists_of_its_fold(tmp_path: Path) -> None:
+    data = write_corpus(tmp_path, n_folds=2)  # fold k: the four videos rotated by k
+    assert {e["video_id"] for e in data.examples("test")} == {"vid3"}
+    fold1 = data.for_fold(1)
+    assert {e["video_id"] for e in fold1.examples("test")} == {"vid0"}
+    assert [e["video_id"] for e in fold1.examples("val", "train")][::10] == ["vid1", "vid2", "vid3"]  # (video, second) order
+    assert split_examples(data.examples_file, data.splits_file, 1, "train", "val") == fold1.examples("train", "val")
+    with pytest.raises(ValueError, match="needs a fold"):
+        processed(tmp_path, fold=None).examples("train")
 
 
 def test_splits_reject_impossible_configs() -> None:
@@ -225,7 +261,7 @@ def test_cues_and_prompt_stages_skip_a_video_without_audio(tmp_path: Path) -> No
     """The stages end to end on a hand-made TVSum folder; a video whose WAV is missing is skipped and reported."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"].update(dataset="tvsum", dataset_dir="bench", on_error="skip")
-    params["prompts"].update(n_folds=3, val_videos=1)
+    params["prompts"].update(n_folds=3, folds=[2, 0], val_videos=1)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     ids, fps, n_frames = ["a1", "b2", "c3", "d4"], 15, 40  # 40 frames at 15 fps: 3 seconds, the last partial
     (tmp_path / "bench" / "data").mkdir(parents=True)
@@ -263,8 +299,8 @@ def test_cues_and_prompt_stages_skip_a_video_without_audio(tmp_path: Path) -> No
     assert [(e["video_id"], e["second"]) for e in examples] == [(v, s) for v in ids[:3] for s in range(3)]
     assert examples[0]["speech"] == "hello there" and examples[0]["target"] == 1 and examples[1]["target"] == 2
     assert examples[2]["target"] == 3  # the partial last second: frames 30..39
-    splits = json.loads((processed / "splits.json").read_text())
-    assert sorted(splits["train"] + splits["val"] + splits["test"]) == ids[:3]
-    assert splits["fold"] == params["prompts"]["fold"] and splits["n_folds"] == 3
+    splits = read_splits(processed / "splits.json")
+    assert splits["n_folds"] == 3 and splits["selected"] == [0, 2]
+    assert all(sorted(f["train"] + f["val"] + f["test"]) == ids[:3] for f in splits["folds"])
     report = json.loads((processed / "build_prompts_report.json").read_text())
     assert [s["item"] for s in report["skipped"]] == ["d4"]

@@ -8,11 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from deevisum.config import EvaluateParams
 from deevisum.data.benchmarks import read_tvsum
-from deevisum.early_exit.timing import TimedPass, layer_summary
 from deevisum.evaluation.ablation import ablation_report
 from deevisum.io import BadInputReport
 
@@ -22,58 +20,106 @@ results_table = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(results_table)
 
 
+def _ablation(corpus: Path, scores_dir: Path, n_folds: int) -> dict:
+    """A real ablation report (deevisum.evaluation.ablation) of three made-up variants, two seeds each,
+    with the mini corpus's videos dealt over ``n_folds`` folds."""
+    bench = read_tvsum(corpus)
+    rng = np.random.default_rng(0)
+    files: dict[str, list[Path]] = {}
+    for name in ("teacher", "student", "student_kd"):
+        for seed in range(2):
+            scores = {v: {"scores": rng.random(int(np.ceil(a.n_frames / a.fps))).tolist(), "frames_per_score": a.fps}
+                      for v, a in bench.videos.items()}
+            files.setdefault(name, []).append(scores_dir / f"{name}-seed{seed}.json")
+            files[name][-1].write_text(json.dumps(scores))
+    video_fold = {v: k % n_folds for k, v in enumerate(sorted(bench.videos))}
+    params = EvaluateParams(shots="fixed", n_bootstrap=20, n_permutations=100, random_trials=1)
+    return ablation_report(files, bench, params, None, video_fold, BadInputReport("stop"))
+
+
 @pytest.fixture(scope="module")
 def ablation(mini_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A real ablation report (deevisum.evaluation.ablation) of two made-up variants on the mini corpus."""
-    bench = read_tvsum(mini_corpus)
-    rng = np.random.default_rng(0)
-    files = {}
-    for name in ("teacher", "student"):
-        scores = {v: {"scores": rng.random(int(np.ceil(a.n_frames / a.fps))).tolist(), "frames_per_score": a.fps}
-                  for v, a in bench.videos.items()}
-        files[name] = tmp_path_factory.mktemp("scores") / f"{name}.json"
-        files[name].write_text(json.dumps(scores))
-    params = EvaluateParams(shots="fixed", n_bootstrap=20, random_trials=1)
-    return ablation_report(files, bench, params, None, BadInputReport("stop"))
+    return _ablation(mini_corpus, tmp_path_factory.mktemp("scores"), n_folds=2)
 
 
-def _eval_metrics() -> dict:
-    """metrics/eval.json as stage evaluate writes it (deevisum.early_exit.report): the layer figures come
-    from the real ``layer_summary`` of made-up passes (4 segments leaving after 1, 2, 3, 4 of 4 layers)."""
-    logits = torch.zeros(4, 5)
-    full = TimedPass(logits, torch.full((4,), 4), torch.full((4,), float("nan")), [1.0])
-    ee = TimedPass(logits, torch.tensor([1, 2, 3, 4]), torch.zeros(4), [0.5])
-    return {
-        "threshold": 0.9, "f1": 0.41, "kendall_tau": 0.12, "spearman_rho": 0.15, **layer_summary(ee, full, depth=4),
-        "f1_drop": 0.01,
-        "full_depth": {"f1": 0.42, "kendall_tau": 0.13, "spearman_rho": 0.16, "max_abs_logit_diff_vs_scoring": 0.0},
-        "depth": 4, "exit_layers": [1, 2, 3], "n_segments": 300, "n_videos": 3,
-        "bad_input": {"n_skipped": 0, "on_error": "skip", "skipped": []},
-    }
+EVAL = {
+    "agreement_vs_full": 0.962, "mean_layers": 2.5, "layer_bound": 1.6, "f1": 0.41, "kendall_tau": 0.12,
+    "spearman_rho": 0.15, "speedup": 1.31, "speedup_fastest": 1.35, "seconds_per_segment": 0.002,
+    "max_abs_logit_diff_runner_vs_states": 0.0, "threshold_source": "validation", "threshold": 0.9,
+    "thresholds": {"fold0-seed0": 0.9, "fold1-seed0": 0.9}, "confidence": "classifier", "target_agreement": 0.95,
+    "delta": 0.1, "score_tolerance": 0.25, "calibration": {}, "f1_drop": 0.01, "kendall_tau_drop": 0.01,
+    "spearman_rho_drop": -0.02, "confidence_auroc": {"1": 0.8, "2": 0.85, "3": 0.9},
+    "full_depth": {"f1": 0.42, "kendall_tau": 0.13, "spearman_rho": 0.13, "seconds_per_segment": 0.0026,
+                   "max_abs_logit_diff_vs_scoring": 0.0},
+    "depth": 4, "exit_layers": [1, 2, 3], "n_segments": 300, "n_videos": 3, "runs": ["fold0-seed0", "fold1-seed0"],
+    "bad_input": {"n_skipped": 0, "on_error": "skip", "skipped": []},
+}
+"""metrics/eval.json as stage evaluate writes it (deevisum.early_exit.report.early_exit_report)."""
 
 
-EVAL = _eval_metrics()
+def _line(text: str, label: str) -> str:
+    return next(ln for ln in text.splitlines() if ln.startswith(f"| {label} |"))
 
 
-def test_tables_show_every_variant_with_its_ci(ablation: dict) -> None:
+def test_ablation_table_gives_mean_and_std_over_folds(ablation: dict) -> None:
+    assert ablation["folds"] == [0, 1] and ablation["n_seeds"] == 2
     text = results_table.render(ablation, EVAL)
+    assert set(ablation["table"]) == {"teacher", "student", "student_kd", "baseline_random", "baseline_human",
+                                      "baseline_oracle"}
     for name, row in ablation["table"].items():
-        line = next(ln for ln in text.splitlines() if ln.startswith(f"| {results_table.LABELS.get(name, name)} |"))
-        lo, hi = row["f1_ci95"]
-        assert f"{row['f1']:.3f} [{lo:.3f}, {hi:.3f}]" in line
-    # decoder layers run (mean 2.5 of 4), the layer bound depth / mean layers, and the F1 drop vs full depth
-    assert "| early exit, threshold 0.9 | 0.410 | 0.120 | 0.150 | 2.50 | 1.60× | +0.010 |" in text
-    assert "| full depth | 0.420 | 0.130 | 0.160 | 4 | 1.00× | – |" in text
+        line = _line(text, results_table.LABELS[name])
+        assert all(f"{row[m]:.3f} ± {row[f'{m}_std']:.3f}" in line for m, _ in results_table.QUALITY)
+    labels = [ln.split(" | ")[0][2:] for ln in text.splitlines() if ln.startswith("| ") and " ± " in ln]
+    assert labels == [results_table.LABELS[k] for k in ("teacher", "student", "student_kd", "baseline_random",
+                                                        "baseline_human", "baseline_oracle")]
+    assert "Test videos: 3 (folds 0, 1; 2 seed(s) per fold" in text and "Mean ± std over the 2 folds" in text
 
 
-def test_early_exit_table_ignores_wall_times(ablation: dict) -> None:
-    """Wall times differ run to run: even where a metrics file still carries them (older eval.json),
-    the README block does not show them, so it is the same after every run with the same results."""
+def test_single_fold_shows_the_bootstrap_ci(mini_corpus: Path, tmp_path: Path) -> None:
+    """One fold has no spread over folds: its cells give the CI over videos instead of a zero std."""
+    report = _ablation(mini_corpus, tmp_path, n_folds=1)
+    text = "\n".join(results_table.ablation_table(report))
+    row = report["table"]["student"]
+    lo, hi = row["kendall_tau_ci95"]
+    assert f"{row['kendall_tau']:.3f} [{lo:.3f}, {hi:.3f}]" in _line(text, results_table.LABELS["student"])
+    assert " ± " not in text and "One fold" in text
+
+
+def test_comparisons_table_gives_difference_ci_p_and_verdict(ablation: dict) -> None:
     text = results_table.render(ablation, EVAL)
-    timed = {**EVAL, "seconds_per_segment": 0.002, "speedup": 1.4,
-             "full_depth": {**EVAL["full_depth"], "seconds_per_segment": 0.0028}}
-    assert results_table.render(ablation, timed) == text
-    assert "speedup |" not in text and "s / segment" not in text
+    assert set(ablation["comparisons"]) == {"mskd_vs_kd", "teacher_vs_student"}
+    for name, c in ablation["comparisons"].items():
+        line = _line(text, results_table.COMPARISONS[name])
+        for m, _ in results_table.QUALITY:
+            lo, hi = c[m]["ci95"]
+            verdict = "✓" if c[m]["holds"] else "✗"
+            assert f"{c[m]['mean_diff']:+.3f} [{lo:.3f}, {hi:.3f}], p = {c[m]['p_value']:.3f} {verdict}" in line
+    unknown = {**ablation, "comparisons": {"x_vs_y": {**ablation["comparisons"]["mskd_vs_kd"], "a": "x", "b": "y"}}}
+    assert "| x_vs_y (x − y) |" in "\n".join(results_table.comparisons_table(unknown))
+
+
+def test_early_exit_table_shows_the_operating_point_against_full_depth(ablation: dict) -> None:
+    text = results_table.render(ablation, EVAL)
+    # agreement, quality with the change from full depth, layers run, layer bound depth / mean layers, speedup
+    assert ("| early exit | 0.9 | 96.2% | 0.410 (-0.010) | 0.120 (-0.010) | 0.150 (+0.020) | 2.50 | 1.60× | 1.31× |"
+            in text)
+    assert "| full depth | – | 100% | 0.420 | 0.130 | 0.130 | 4 | 1.00× | 1.00× |" in text
+    assert "speedup (measured)" in text and "Speedup: measured wall time" in text
+    assert "calibrated per run on its validation videos" in text and "≥ 95% agreement" in text
+    differ = {**EVAL, "threshold": None, "thresholds": {"fold0-seed0": 0.9, "fold1-seed0": None}}
+    assert "| early exit | per run: fold0-seed0 0.9, fold1-seed0 – |" in results_table.render(ablation, differ)
+    never = {**EVAL, "threshold": None, "thresholds": {"fold0-seed0": None, "fold1-seed0": None}}
+    assert "| early exit | none certified (full depth) |" in results_table.render(ablation, never)
+    manual = results_table.render(ablation, {**EVAL, "threshold_source": "manual"})
+    assert "Threshold set by hand (`ee.threshold`)" in manual and "calibrated" not in manual
+
+
+def test_metrics_of_an_older_format_are_reported_not_fatal(ablation: dict, capsys: pytest.CaptureFixture) -> None:
+    old = {k: v for k, v in EVAL.items() if k != "agreement_vs_full"}
+    text = results_table.render(ablation, old)
+    assert "_not available: the metrics lack 'agreement_vs_full'; re-run `dvc repro evaluate`_" in text
+    assert "agreement_vs_full" in capsys.readouterr().err
+    assert "± " in text  # the ablation table still renders
 
 
 def test_readme_block_is_rewritten_in_place(ablation: dict, tmp_path: Path) -> None:

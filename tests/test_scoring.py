@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tiny_vlm import tiny_model
+from tiny_vlm import TEMPLATE, processed, tiny_model, write_corpus
 from tokenizers import Tokenizer, models
 from transformers import PreTrainedTokenizerFast
 
+from deevisum.data.splits import Run
 from deevisum.models.scoring import (
     ANSWER_POSITION,
     answer_logits,
@@ -18,9 +19,11 @@ from deevisum.models.scoring import (
     generate_answers,
     generate_scores,
     score_examples,
+    score_runs,
+    score_saved,
 )
-from deevisum.models.tokenizer import train_tokenizer
-from deevisum.models.vlm import build_vlm
+from deevisum.models.tokenizer import tokenizer_dir, train_tokenizer
+from deevisum.models.vlm import build_vlm, save_vlm
 
 WORDS = "score importance 1 to 5 category sports title match speech hello audio loud quiet none".split()
 
@@ -106,3 +109,23 @@ def test_generate_answers_reads_digits(tiny) -> None:
     answers = generate_answers(model, processor, prompts[:3], images[:3], batch_size=3)
     assert len(answers) == 3
     assert generate_scores(["4", "x 2", "none"]).tolist() == [4.0, 2.0, 3.0]
+
+
+def test_score_runs_scores_each_folds_test_videos_with_its_own_run(tmp_path) -> None:
+    """Two folds x two seeds of untrained models: a seed's scores cover every fold's test videos, fold by fold,
+    each scored by that fold's run of the seed."""
+    data = write_corpus(tmp_path, n_folds=2)
+    models = tmp_path / "models" / "student"
+    for k in (0, 1):
+        tokenizer = tokenizer_dir(tmp_path / "models" / "tokenizer", k)
+        train_tokenizer([e["prompt"] for e in data.for_fold(k).examples("train", "val")], 100).save_pretrained(str(tokenizer))
+        for seed in (0, 1):
+            model, processor = build_vlm(tiny_model(), tokenizer, 32, seed=seed)
+            save_vlm(model, processor, models / Run(k, seed).name, tiny_model())
+    logits, examples = score_runs(models, processed(tmp_path, fold=None), 1, 8, TEMPLATE)
+    tests = [data.for_fold(k).examples("test") for k in (0, 1)]
+    assert examples == tests[0] + tests[1] and {e["video_id"] for e in tests[0]} == {"vid3"}
+    alone = [score_saved(models / Run(k, 1).name, data, tests[k], 8, TEMPLATE)[0] for k in (0, 1)]
+    np.testing.assert_allclose(logits, np.concatenate(alone), atol=1e-5)
+    other_seed, _ = score_runs(models, data, 0, 8, TEMPLATE)
+    assert np.abs(other_seed - logits).max() > 1e-3

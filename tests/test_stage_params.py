@@ -15,7 +15,9 @@ that ``dvc.yaml`` interpolates into the stage (``${data.dataset_dir}``) count as
 Paths: stage scripts get every path as ``--name VALUE`` (``deevisum.app.stage.stage_args``),
 with the values templated in ``dvc.yaml`` (``${paths.*}`` of its ``vars``, ``${item}`` of
 foreach stages, ``${data.dataset_dir}`` of params.yaml); each must be a declared dep or
-out/metric/plot of that stage.
+out/metric/plot of that stage. A stage that handles several roles in one process names them as
+positional words (``score.py teacher mentor ... --models models``) and reads or writes one entry
+``<folder>/<prefix><item>`` of a folder argument per item: those entries must be declared.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import ast
 import functools
 import itertools
+import json
 import posixpath
 import re
 import shlex
@@ -322,10 +325,7 @@ def test_stage_reads_only_declared_params(name: str) -> None:
 PATHS = template_context(DVC_YAML, PARAMS)["paths"]
 RESOLVED = resolved_stages(DVC_YAML, PARAMS)
 
-UNTRACKED = {("evaluate", "timing"): "reports"}
-"""(stage, argument) -> the ``paths`` entry of a file deliberately left out of DVC: the wall times
-of evaluate differ run to run, so they are never a tracked output (reports/ is git-ignored)."""
-SCRATCH = {"checkpoint": "checkpoints"}
+SCRATCH = {"checkpoint": "checkpoints", "checkpoints": "checkpoints"}
 """Argument -> ``paths`` entry of training stages' resume state (deevisum.checkpointing): scratch
 that never changes what a stage writes, so it is neither a dep nor an out (a declared out would be
 deleted by DVC before the stage runs, and could not come back with a clone)."""
@@ -341,8 +341,47 @@ def path_args(cmd: str) -> Iterator[tuple[str, str]]:
             yield flag[2:], value
 
 
+def positional(cmd: str) -> list[str]:
+    """The words between a command's stage script and its first option: the roles or variants it handles."""
+    words = shlex.split(cmd)
+    script = next(i for i, w in enumerate(words) if w.startswith("stages/") and w.endswith(".py"))
+    return list(itertools.takewhile(lambda w: not w.startswith("--"), words[script + 1:]))
+
+
 def _under(path: str, folder: str) -> bool:
     return path.startswith(posixpath.normpath(folder) + "/")
+
+
+def _item_entries(entries: set[str], items: list[str]) -> list[str]:
+    """The ``<prefix><item>`` of each positional item, one shared prefix, when ``entries`` hold them all
+    (other entries belong to other arguments, e.g. models/tokenizer); [] when they do not."""
+    prefixes = sorted({e[: len(e) - len(items[0])] for e in entries if e.endswith(items[0])}) if items else []
+    return next(([prefix + i for i in items] for prefix in prefixes if {prefix + i for i in items} <= entries), [])
+
+
+def _undeclared(value: str, stage_deps: set[str], stage_outs: set[str], produced: set[str], items: list[str]) -> list[str]:
+    """What is wrong with how a stage declares path argument ``value`` (nothing when it is declared):
+    the path itself, a folder read as all the files the pipeline puts in it, a dvclive folder, or
+    one such entry per positional item."""
+    if value in stage_deps or value in stage_outs:
+        return []
+    in_deps = {d for d in stage_deps if _under(d, value)}
+    in_outs = {o for o in stage_outs if _under(o, value)}
+    entries = {posixpath.relpath(p, value).split("/")[0] for p in in_deps | in_outs}
+    per_item = _item_entries(entries, items)
+    if per_item:  # the stage reads or writes only <folder>/<prefix><item>: each must be declared on its own
+        return [p for e in per_item for p in _undeclared(posixpath.join(value, e), stage_deps, stage_outs, produced, [])]
+    if in_deps and not in_outs:
+        # a folder read as the files in it the stage uses: all that the pipeline puts there
+        missing = sorted(p for p in produced if _under(p, value) and p not in in_deps)
+        return [f"{value}: a folder declared by some of its files only; not declared: {missing}"] if missing else []
+    if in_outs and not in_deps:
+        parts = {posixpath.relpath(o, value) for o in in_outs}
+        per_item = f", or one such entry per positional item {items}" if items else ""
+        problem = (f"{value}: a folder written in parts {sorted(parts)}; declare the folder (or, for a dvclive "
+                   f"folder, exactly {sorted(DVCLIVE)}{per_item})")
+        return [] if parts == DVCLIVE else [problem]
+    return [f"{value}: declared neither in deps nor in outs/metrics/plots"]
 
 
 def _git_ignored(path: str) -> bool:
@@ -353,21 +392,38 @@ def _git_ignored(path: str) -> bool:
 
 
 def test_path_args_finds_every_option() -> None:
-    cmd = "python stages/x.py ce --examples data/e.jsonl --frames 'a b.h5'\n--out models/x"
+    cmd = "python stages/x.py ce kd --examples data/e.jsonl --frames 'a b.h5'\n--out models/x"
     assert list(path_args(cmd)) == [("examples", "data/e.jsonl"), ("frames", "a b.h5"), ("out", "models/x")]
+    assert positional(cmd) == ["ce", "kd"] and positional("python stages/x.py --out y") == []
     assert interpolate("${paths.models}/student_${item}", {"paths": {"models": "models"}, "item": "ce"}) == "models/student_ce"
+
+
+def test_declared_entries_per_positional_item() -> None:
+    """A folder argument holding one entry per positional item counts as declared only when each entry is."""
+    outs = {"models/student_ce", "models/student_kd", "dvclive/student_ce/metrics.json", "dvclive/student_ce/plots"}
+    assert _undeclared("models", set(), outs, outs, ["ce", "kd"]) == []
+    assert _undeclared("models", {"models/tokenizer"}, outs, outs, ["ce", "kd"]) == []  # another argument's folder
+    assert _undeclared("dvclive", set(), outs, outs, ["ce"]) == []
+    assert [p.split(";")[0] for p in _undeclared("dvclive", set(), {"dvclive/student_ce/metrics.json"}, outs, ["ce"])] == [
+        "dvclive/student_ce: a folder written in parts ['metrics.json']"]
+    missing_item = _undeclared("models", set(), outs, outs, ["ce", "kd", "frame"])  # an item without its entry
+    assert len(missing_item) == 1 and missing_item[0].endswith("one such entry per positional item ['ce', 'kd', 'frame'])")
+    deps = {"models/teacher", "models/student"}
+    assert _undeclared("models", deps, set(), deps | {"models/exits"}, ["teacher", "student"]) == []
+    assert _undeclared("models", deps, set(), deps | {"models/exits"}, []) == [
+        "models: a folder declared by some of its files only; not declared: ['models/exits']"]
 
 
 def test_every_stage_is_resolved() -> None:
     names = {n.split("@")[0] for n in RESOLVED}
     assert names == set(STAGES)
-    assert "score@student_frame_title" in RESOLVED and "train_student@ce" in RESOLVED
+    assert positional(RESOLVED["score"]["cmd"]) and positional(RESOLVED["train_student"]["cmd"])  # one stage, many roles
     assert not [n for n, s in RESOLVED.items() if "${" in str(s)], "unresolved ${...} left in dvc.yaml"
 
 
 @pytest.mark.parametrize("name", sorted(RESOLVED))
 def test_stage_declares_every_path_argument(name: str) -> None:
-    stage, base = RESOLVED[name], name.split("@")[0]
+    stage = RESOLVED[name]
     stage_deps, stage_outs = deps(stage), outputs(stage)
     everything_produced = set().union(*(outputs(s) for s in RESOLVED.values()))
     args = list(path_args(stage["cmd"]))
@@ -375,37 +431,23 @@ def test_stage_declares_every_path_argument(name: str) -> None:
     problems = []
     for flag, raw in args:
         value = posixpath.normpath(raw)
-        exempt = UNTRACKED.get((base, flag)) or SCRATCH.get(flag)
-        if exempt is not None:  # must stay out of DVC's way: under its folder, git-ignored, declared nowhere
-            declared_anywhere = [n for n, s in RESOLVED.items() if value in deps(s) | outputs(s)]
-            if not _under(value, PATHS[exempt]) or not _git_ignored(value) or declared_anywhere:
+        scratch = SCRATCH.get(flag)
+        if scratch is not None:  # must stay out of DVC's way: in its folder, git-ignored, declared nowhere
+            folder = posixpath.normpath(PATHS[scratch])
+            declared_anywhere = [n for n, s in RESOLVED.items() if any(p == value or _under(p, value) for p in deps(s) | outputs(s))]
+            if not (value == folder or _under(value, folder)) or not _git_ignored(value + "/") or declared_anywhere:
                 problems.append(f"--{flag} {value}: untracked on purpose, so it must lie in the git-ignored "
-                                f"{PATHS[exempt]}/ and be declared by no stage (declared by {declared_anywhere})")
+                                f"{folder}/ and be declared by no stage (declared by {declared_anywhere})")
             continue
-        if value in stage_deps or value in stage_outs:
-            continue
-        in_deps = {d for d in stage_deps if _under(d, value)}
-        in_outs = {o for o in stage_outs if _under(o, value)}
-        if in_deps and not in_outs:
-            # a folder read as the files in it the stage uses: all that the pipeline puts there
-            missing = sorted(p for p in everything_produced if _under(p, value) and p not in in_deps)
-            if missing:
-                problems.append(f"--{flag} {value}: a folder declared by some of its files only; not declared: {missing}")
-        elif in_outs and not in_deps:
-            parts = {posixpath.relpath(o, value) for o in in_outs}
-            if parts != DVCLIVE:
-                problems.append(f"--{flag} {value}: a folder written in parts {sorted(parts)}; declare the folder "
-                                f"(or, for a dvclive folder, exactly {sorted(DVCLIVE)})")
-        else:
-            problems.append(f"--{flag} {value}: declared neither in deps nor in outs/metrics/plots")
+        problems += [f"--{flag} {p}" for p in _undeclared(value, stage_deps, stage_outs, everything_produced,
+                                                            positional(stage["cmd"]))]
     assert not problems, f"stage {name}:\n  " + "\n  ".join(problems)
 
 
 def test_untracked_paths_are_the_known_ones() -> None:
     """The exemptions above are in use (a stale one would only hide a future gap)."""
-    used = {(n.split("@")[0], f) for n, s in RESOLVED.items() for f, _ in path_args(s["cmd"])}
-    assert set(UNTRACKED) <= used
-    assert any(f in SCRATCH for _, f in used)
+    used = {f for s in RESOLVED.values() for f, _ in path_args(s["cmd"])}
+    assert set(SCRATCH) <= used
 
 
 def test_dvclive_folder_is_exactly_its_metrics_and_plots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -413,8 +455,12 @@ def test_dvclive_folder_is_exactly_its_metrics_and_plots(tmp_path: Path, monkeyp
     from deevisum.tracking import write_curves
 
     monkeypatch.chdir(tmp_path)  # dvclive looks for a git/DVC repository from the working directory: not the project's
-    write_curves([{"epoch": 1, "train_loss": 1.0, "val_ce": 2.0}, {"epoch": 2, "train_loss": 0.5, "val_ce": 1.5}],
-                 tmp_path / "curves")
+    history = [{"epoch": 1, "train_loss": 1.0, "val_ce": 2.0}, {"epoch": 2, "train_loss": 0.5, "val_ce": 1.5}]
+    write_curves({"fold1-seed0": history, "fold0-seed0": history[:1]}, tmp_path / "curves")
     written = [p.relative_to(tmp_path / "curves").as_posix() for p in (tmp_path / "curves").rglob("*") if p.is_file()]
-    assert "metrics.json" in written and any(w.startswith("plots/") for w in written)
     assert all(w.split("/")[0] in DVCLIVE for w in written), written
+    assert sorted(w for w in written if w.startswith("plots/")) == [
+        f"plots/metrics/{run}/{name}.tsv" for run in ("fold0-seed0", "fold1-seed0") for name in ("train_loss", "val_ce")]
+    summary = json.loads((tmp_path / "curves" / "metrics.json").read_text())
+    assert summary["fold0-seed0"] == {"train_loss": 1.0, "val_ce": 2.0}
+    assert summary["fold1-seed0"] == {"train_loss": 0.5, "val_ce": 1.5}

@@ -149,9 +149,23 @@ def test_check_output_refuses_read_only_directory(video: Path, tmp_path: Path, m
 
 # ---------------- the whole command on tiny models ----------------
 
+def _validation(n_rows: int) -> dict:
+    """Validation outputs of two exits that always agree with full depth at confidence 0.9: 100 rows
+    certify every threshold (0 is calibrated: every second leaves at the first exit), 20 rows none."""
+    import torch
+
+    from deevisum.early_exit.heads import CONFIDENCES
+
+    final = torch.randn(n_rows, 5, generator=torch.Generator().manual_seed(0))
+    return {"final_logits": final, **{f"logits_{i}": final.clone() for i in range(2)},
+            **{f"{m}_{i}": torch.full((n_rows,), 0.9) for m in CONFIDENCES for i in range(2)}}
+
+
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A tiny PaliGemma student (+ its tokenizer/processor) and random exit heads."""
+    """A tiny PaliGemma student (+ its tokenizer/processor) and random exit heads: with validation
+    outputs that calibrate threshold 0 (``exits``) or none (``never_exits``), without them, or
+    of the wrong width."""
     from deevisum.config import ModelParams
     from deevisum.early_exit.heads import ExitConfig, ExitHeads, save_exit_heads
     from deevisum.models.tokenizer import train_tokenizer
@@ -166,9 +180,14 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     save_vlm(model, processor, root / "student", mp)
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
-    save_exit_heads(ExitHeads(ExitConfig(hidden_size=32, exit_layers=[1, 2], n_answers=5, head_dim=8)), root / "exits")
-    save_exit_heads(ExitHeads(ExitConfig(hidden_size=16, exit_layers=[1], n_answers=5, head_dim=8)), root / "bad_exits")
-    return {"student": root / "student", "exits": root / "exits", "bad_exits": root / "bad_exits"}
+    heads = ExitHeads(ExitConfig(hidden_size=32, exit_layers=[1, 2], n_answers=5, head_dim=8))
+    save_exit_heads(heads, root / "exits", _validation(100))
+    save_exit_heads(heads, root / "never_exits", _validation(20))
+    save_exit_heads(heads, root / "bare_exits")
+    save_exit_heads(ExitHeads(ExitConfig(hidden_size=16, exit_layers=[1], n_answers=5, head_dim=8)), root / "bad_exits",
+                    _validation(100))
+    return {"student": root / "student", "exits": root / "exits", "never_exits": root / "never_exits",
+            "bare_exits": root / "bare_exits", "bad_exits": root / "bad_exits"}
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +200,7 @@ def params_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     p = to_dict(load_params(Path(__file__).resolve().parents[1] / "params.yaml"))
     p["frames"]["image_size"] = 32
     p["evaluate"]["kts_vmax"] = 0.05  # KTS penalty low enough to find the 2-4 s shots of 7-s videos
+    p["ee"]["threshold"] = None  # calibrated on the heads' validation outputs
     path = tmp_path_factory.mktemp("params") / "params.yaml"
     path.write_text(yaml.safe_dump(p))
     return path
@@ -223,7 +243,8 @@ def test_summarize_demo_video_end_to_end(mini_corpus: Path, tiny_models: dict, p
     n_seconds = len(report["scores"])
     assert n_seconds == int(np.ceil(report["duration"])) and all(1 <= s <= 5 for s in report["scores"])
     assert report["exit_layers"] == [1] * n_seconds  # threshold -1: every second leaves at the first exit
-    assert report["settings"]["threshold"] == -1 and report["settings"]["budget"] == 0.5
+    assert report["settings"]["threshold"] == -1 and report["settings"]["threshold_source"] == "manual"
+    assert report["settings"]["budget"] == 0.5
     shots = [(s["start"], s["end"]) for s in report["shots"]]
     assert shots[0][0] == 0 and shots[-1][1] == pytest.approx(report["duration"], abs=1e-3)
     assert all(a[1] == b[0] for a, b in zip(shots, shots[1:]))
@@ -251,6 +272,29 @@ def test_no_early_exit_runs_full_depth(mini_corpus: Path, tiny_models: dict, par
     report = json.loads(out.with_suffix(".json").read_text())
     assert set(report["exit_layers"]) == {3}
     assert report["settings"]["exits"] is None and report["settings"]["threshold"] is None
+
+
+@pytest.mark.parametrize(("exits", "threshold", "layers"), [("exits", 0.0, 1), ("never_exits", None, 3)])
+def test_threshold_defaults_to_the_one_calibrated_on_validation(exits: str, threshold: float | None, layers: int,
+                                                                video: Path, tiny_models: dict, params_file: Path,
+                                                                fake_asr: list, tmp_path: Path) -> None:
+    """No --threshold: the heads' validation outputs calibrate it; none certified: full depth."""
+    out = tmp_path / "s.mp4"
+    assert _summarize(video, out, {**tiny_models, "exits": tiny_models[exits]}, params_file, "--budget", "0.5") == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["settings"]["threshold"] == threshold and report["settings"]["threshold_source"].startswith("validation")
+    assert set(report["exit_layers"]) == {layers}
+
+
+def test_heads_without_validation_outputs_fail_clearly(video: Path, tiny_models: dict, params_file: Path, fake_asr: list,
+                                                      tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out" / "s.mp4"
+    assert _summarize(video, out, {**tiny_models, "exits": tiny_models["bare_exits"]}, params_file) == 1
+    err = capsys.readouterr().err
+    assert str(tiny_models["bare_exits"] / "validation.safetensors") in err and "re-run train_exits" in err
+    assert not out.parent.exists()
+    # a threshold given by hand needs no calibration
+    assert _summarize(video, out, {**tiny_models, "exits": tiny_models["bare_exits"]}, params_file, "--threshold", "2") == 0
 
 
 def test_asr_model_flag_overrides_the_asr_params(video: Path, tiny_models: dict, params_file: Path, fake_asr: list,

@@ -30,19 +30,20 @@ def tiny_model(**overrides) -> ModelParams:
 
 
 def tiny_train(**overrides) -> TrainParams:
-    base = dict(seed=0, epochs=3, batch_size=8, lr=3e-3, warmup_steps=1, eval_batch_size=16)
+    base = dict(seeds=[0], epochs=3, batch_size=8, lr=3e-3, warmup_steps=1, eval_batch_size=16)
     return TrainParams(**(base | overrides))
 
 
-def processed(root: Path) -> ProcessedData:
-    """The processed dataset :func:`write_corpus` writes under ``root``."""
+def processed(root: Path, fold: int | None = 0) -> ProcessedData:
+    """The processed dataset :func:`write_corpus` writes under ``root``, reading fold ``fold``'s splits."""
     out = Path(root) / "data" / "processed"
-    return ProcessedData(out / "examples.jsonl", out / "splits.json", out / "frames.h5")
+    return ProcessedData(out / "examples.jsonl", out / "splits.json", out / "frames.h5", fold)
 
 
 def write_corpus(root: Path, n_videos: int = 4, seconds: int = 10, image_size: int = 32,
-                 rate: Fraction = Fraction(15)) -> ProcessedData:
-    """``data/processed/{examples.jsonl,frames.h5,splits.json}`` under ``root``."""
+                 rate: Fraction = Fraction(15), n_folds: int = 1) -> ProcessedData:
+    """``data/processed/{examples.jsonl,frames.h5,splits.json}`` under ``root``; every one of the
+    ``n_folds`` folds is selected, fold k the video list rotated by k (train, then 1 val and 1 test video)."""
     rng = np.random.default_rng(0)
     data = processed(root)
     data.examples_file.parent.mkdir(parents=True, exist_ok=True)
@@ -61,14 +62,16 @@ def write_corpus(root: Path, n_videos: int = 4, seconds: int = 10, image_size: i
                 dist[int(t) - 1] = 1.0
                 rows.append(ex | {"prompt": TEMPLATE.format(**ex), "target_dist": dist, "target": int(t), "mean": float(t)})
     data.examples_file.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    split = {"train": ids[:-2], "val": ids[-2:-1], "test": ids[-1:]}
-    data.splits_file.write_text(json.dumps({"n_folds": 1, "fold": 0, "folds": [split], **split}), encoding="utf-8")
+    folds = [{"train": r[:-2], "val": r[-2:-1], "test": r[-1:]} for r in (ids[k:] + ids[:k] for k in range(n_folds))]
+    doc = {"n_folds": n_folds, "selected": list(range(n_folds)), "folds": folds}
+    data.splits_file.write_text(json.dumps(doc), encoding="utf-8")
     return data
 
 
-def read_curves(directory: Path) -> pd.DataFrame:
-    """A dvclive curves folder (``deevisum.tracking.write_curves``) as one table, one row per epoch."""
-    tables = [pd.read_csv(f, sep="\t").set_index("step") for f in sorted((Path(directory) / "plots" / "metrics").glob("*.tsv"))]
-    assert tables, f"no curves in {directory}"
+def read_curves(directory: Path, run: str = "fold0-seed0") -> pd.DataFrame:
+    """One run's curves in a dvclive folder (``deevisum.tracking.write_curves``) as one table, one row per epoch."""
+    files = sorted((Path(directory) / "plots" / "metrics" / run).glob("*.tsv"))
+    tables = [pd.read_csv(f, sep="\t").set_index("step") for f in files]
+    assert tables, f"no curves of {run} in {directory}"
     out = pd.concat(tables, axis=1)
     return out.rename_axis("epoch").reset_index()

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 COMMANDS = {
     "evaluate": ("deevisum.evaluation.command", "score importance predictions against TVSum/SumMe annotations"),
+    "export-h5": ("deevisum.evaluation.export", "write the processed dataset as the field's eccv16 h5 file and split file"),
+    "plan": ("deevisum.scale.command", "GPU memory per pipeline stage for a params file (weights, LoRA, activations)"),
     "summarize": ("deevisum.app.summarize", "summarize a video: keyshots chosen by the early-exit student, cut with ffmpeg"),
 }
 """Subcommand -> (module with ``add_arguments``, one-line help)."""

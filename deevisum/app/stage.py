@@ -11,11 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def stage_args(doc: str | None, paths: Sequence[str], items: Sequence[str] = ()) -> argparse.Namespace:
-    """Parse ``--<path> PATH`` for each of ``paths`` (all required) and positional ``items``."""
+def stage_args(doc: str | None, paths: Sequence[str], items: Sequence[str] = (), lists: Sequence[str] = ()) -> argparse.Namespace:
+    """Parse ``--<path> PATH`` for each of ``paths`` (all required), positional ``items`` and
+    positional ``lists`` (one or more names each, e.g. the roles a stage scores)."""
     parser = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0] if doc else None)
     for name in items:
         parser.add_argument(name)
+    for name in lists:
+        parser.add_argument(name, nargs="+")
     for name in paths:
         parser.add_argument(f"--{name.replace('_', '-')}", type=Path, required=True, dest=name)
     return parser.parse_args()

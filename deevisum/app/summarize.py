@@ -48,7 +48,8 @@ class SummarizeOptions:
     asr_model: str
     """Overrides ``asr.model`` (``--asr-model``)."""
     budget: float
-    threshold: float
+    threshold: float | None
+    """Manual early-exit threshold; None: the one calibrated on the heads' validation rows."""
     title: str
     category: str
     shot_value: str = "total"
@@ -141,7 +142,20 @@ def _transcript_and_cues(source: Path, has_audio: bool, n_seconds: int, transcri
     return segments, cues
 
 
-def _score(runner, processor, prompts: list[str], frames: np.ndarray, batch_size: int, threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
+def _thresholds(runner, opts: SummarizeOptions, p: Params) -> tuple[list[float] | None, str]:
+    """Per-exit thresholds of the run (None: full depth) and where they come from."""
+    if opts.exits is None:
+        return None, "none (full depth)"
+    if opts.threshold is not None:
+        return [opts.threshold] * len(runner.heads.config.exit_layers), "manual"
+    from deevisum.early_exit.report import validation_calibration
+
+    cal = validation_calibration(opts.exits, p.ee.confidence, p)
+    return [cal.threshold] * len(runner.heads.config.exit_layers), f"validation (target agreement {p.ee.target_agreement})"
+
+
+def _score(runner, processor, prompts: list[str], frames: np.ndarray, batch_size: int, thresholds: list[float] | None,
+           measure: str) -> tuple[np.ndarray, np.ndarray]:
     """Expected score 1..5 and decoder layers run, per second."""
     import torch
 
@@ -149,7 +163,8 @@ def _score(runner, processor, prompts: list[str], frames: np.ndarray, batch_size
 
     logits, layers = [], []
     for i in tqdm(range(0, len(prompts), batch_size), desc="scoring", unit="batch"):
-        out = runner.run(build_batch(processor, prompts[i : i + batch_size], frames[i : i + batch_size]), threshold=threshold)
+        out = runner.run(build_batch(processor, prompts[i : i + batch_size], frames[i : i + batch_size]),
+                         thresholds=thresholds, measure=measure)
         logits.append(out.logits)
         layers.append(out.layers)
     return expected_score(torch.cat(logits)), torch.cat(layers).numpy()
@@ -179,6 +194,7 @@ def summarize(source: str | Path, output: str | Path, opts: SummarizeOptions, p:
     if capacity(opts.budget, info.n_frames) < 1:
         raise InputError(source, f"a {opts.budget:g} summary of its {info.n_frames} frames is shorter than one frame (raise --budget)")
     runner, processor, transcriber = _load_models(opts, p)
+    thresholds, threshold_source = _thresholds(runner, opts, p)  # heads without a calibration fail before decoding
     _step("reading one frame per second while transcribing speech and measuring audio cues")
     with ThreadPoolExecutor(1) as pool:  # ffmpeg decodes on one core while whisper runs on another
         reading = pool.submit(read_frames_1fps, source, info, p.frames.image_size)
@@ -188,9 +204,9 @@ def summarize(source: str | Path, output: str | Path, opts: SummarizeOptions, p:
     rows = [{**f, "prompt": render_prompt(f, p.prompts.template, FULL)}
             for f in prompt_fields(opts.category, opts.title, segments, cues, p.prompts)]
     prompts = prompts_for(rows, model_modalities(opts.student), p.prompts.template)  # as the student was trained
-    threshold = opts.threshold if opts.exits is not None else None
-    _step(f"scoring {len(prompts)} seconds")
-    scores, layers = _score(runner, processor, prompts, frames, p.ee.batch_size, threshold)
+    threshold = None if thresholds is None or thresholds[0] == float("inf") else thresholds[0]
+    _step(f"scoring {len(prompts)} seconds (early-exit threshold {threshold}: {threshold_source})")
+    scores, layers = _score(runner, processor, prompts, frames, p.ee.batch_size, thresholds, p.ee.confidence)
     _step("cutting shots and choosing the summary")
     frame_scores = expand_scores(scores, info.frame_rate, info.n_frames)
     shots = kts_shots(frame_features(frames), info.n_frames, info.frame_rate, p.evaluate.kts_shot_seconds, p.evaluate.kts_vmax)
@@ -208,7 +224,7 @@ def summarize(source: str | Path, output: str | Path, opts: SummarizeOptions, p:
         exit_layers=layers.tolist(),
     )
     settings = {"student": str(opts.student), "exits": str(opts.exits) if opts.exits else None, "threshold": threshold,
-                "budget": opts.budget, "shot_value": opts.shot_value, "max_shot_seconds": p.summarize.max_shot_seconds,
+                "threshold_source": threshold_source, "confidence": p.ee.confidence, "budget": opts.budget, "shot_value": opts.shot_value, "max_shot_seconds": p.summarize.max_shot_seconds,
                 "category": opts.category, "has_audio": info.has_audio}
     _step(f"cutting {len(result.selected)} of {len(shots)} shots into the summary video, PNG and JSON")
     write_outputs(source, output, result, info.has_audio, times, opts.title, settings)
@@ -229,7 +245,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True,
                         help="summary video (.mp4/.mkv/.mov); OUTPUT.png (score timeline) and OUTPUT.json are written next to it")
     parser.add_argument("--budget", type=_fraction, help="summary length as a fraction of the video (default: summarize.budget)")
-    parser.add_argument("--threshold", type=float, help="early-exit confidence threshold (default: ee.threshold)")
+    parser.add_argument("--threshold", type=float,
+                        help="early-exit confidence threshold (default: ee.threshold, else the one calibrated on validation)")
     parser.add_argument("--no-early-exit", action="store_true", help="run the student at full depth for every second")
     parser.add_argument("--student", type=Path, help="student checkpoint directory (default: summarize.student)")
     parser.add_argument("--exits", type=Path, help="exit heads trained on that student (default: summarize.exits)")

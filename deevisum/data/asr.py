@@ -49,7 +49,14 @@ def is_non_speech(segment: Segment, no_speech_threshold: float, logprob_threshol
     return segment["no_speech_prob"] > no_speech_threshold and not segment["avg_logprob"] > logprob_threshold
 
 
-def _segment(start: float, end: float, text: str, no_speech_prob: float, avg_logprob: float,
+def is_unreliable(segment: Segment, p: AsrParams) -> bool:
+    """Silence (:func:`is_non_speech`), or a repetition loop: text that compresses far better than
+    speech does (whisper's failed-decoding test; without temperature fallback nothing else drops it)."""
+    return (is_non_speech(segment, p.no_speech_threshold, p.logprob_threshold)
+            or segment["compression_ratio"] > p.compression_ratio_threshold)
+
+
+def _segment(start: float, end: float, text: str, no_speech_prob: float, avg_logprob: float, compression_ratio: float,
              words: list[tuple[float, float, str]]) -> Segment:
     return {
         "start": round(float(start), 3),
@@ -57,6 +64,7 @@ def _segment(start: float, end: float, text: str, no_speech_prob: float, avg_log
         "text": clean_text(text),
         "no_speech_prob": float(no_speech_prob),
         "avg_logprob": float(avg_logprob),
+        "compression_ratio": float(compression_ratio),
         "words": [{"start": round(float(a), 3), "end": round(float(b), 3), "word": clean_text(w)}
                   for a, b, w in words if clean_text(w)],
     }
@@ -76,7 +84,7 @@ def _faster_whisper(p: AsrParams) -> Callable[[np.ndarray], list[Segment]]:
             no_speech_threshold=p.no_speech_threshold, log_prob_threshold=p.logprob_threshold,
             word_timestamps=True, vad_filter=p.vad,
         )
-        return [_segment(s.start, s.end, s.text, s.no_speech_prob, s.avg_logprob,
+        return [_segment(s.start, s.end, s.text, s.no_speech_prob, s.avg_logprob, s.compression_ratio,
                          [(w.start, w.end, w.word) for w in s.words or []]) for s in segments]
 
     return run
@@ -98,21 +106,22 @@ def _openai_whisper(p: AsrParams) -> Callable[[np.ndarray], list[Segment]]:
             sample_len=p.sample_len, beam_size=p.beam_size if p.beam_size > 1 else None,
             word_timestamps=True, fp16=False, verbose=None,
         )
-        return [_segment(s["start"], s["end"], s["text"], s["no_speech_prob"], s["avg_logprob"],
+        return [_segment(s["start"], s["end"], s["text"], s["no_speech_prob"], s["avg_logprob"], s["compression_ratio"],
                          [(w["start"], w["end"], w["word"]) for w in s.get("words", [])]) for s in result["segments"]]
 
     return run
 
 
 def load_asr(p: AsrParams) -> Transcriber:
-    """A transcriber for ``p.engine`` / ``p.model``: WAV path -> speech segments (non-speech dropped)."""
+    """A transcriber for ``p.engine`` / ``p.model``: WAV path -> speech segments (non-speech and
+    repetition loops dropped)."""
     run = _faster_whisper(p) if p.engine == "faster-whisper" else _openai_whisper(p)
 
     def transcribe(wav_path: str | Path) -> list[Segment]:
         audio = read_wav(wav_path, SAMPLE_RATE)
         if audio.size == 0:  # a video without an audio track
             return []
-        return [s for s in run(audio) if not is_non_speech(s, p.no_speech_threshold, p.logprob_threshold)]
+        return [s for s in run(audio) if not is_unreliable(s, p)]
 
     return transcribe
 

@@ -118,13 +118,17 @@ def second_onsets(audio: np.ndarray, sr: int, n_seconds: int, threshold: float) 
 
 
 def speech_seconds(segments: Sequence[dict[str, Any]], n_seconds: int) -> np.ndarray:
-    """True for seconds [i, i+1) that an ASR segment overlaps."""
+    """True for seconds [i, i+1) that a spoken word overlaps (a segment without word times: its span).
+
+    Whisper with VAD merges speech chunks minutes apart into one segment, so a segment's span is
+    not where speech is; its word timestamps are."""
     out = np.zeros(n_seconds, dtype=bool)
     for s in segments:
-        lo = max(int(np.floor(s["start"])), 0)
-        hi = min(int(np.ceil(s["end"])), n_seconds)
-        if s["end"] > s["start"]:
-            out[lo:hi] = True
+        for span in s.get("words") or [s]:
+            lo = max(int(np.floor(span["start"])), 0)
+            hi = min(int(np.ceil(span["end"])), n_seconds)
+            if span["end"] > span["start"]:
+                out[lo:hi] = True
     return out
 
 

@@ -8,6 +8,7 @@ A row's frame is the frames store's frame for its second; every stored array fol
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from deevisum.config import PromptsParams
 from deevisum.data.benchmarks import Benchmark, VideoAnnotation
 from deevisum.data.frames_store import StoredVideo, load_example_frames, video_rates
 from deevisum.data.prompts import FULL, prompt_fields, render_prompt
-from deevisum.io import BadInputReport, InputError, atomic_path, read_json
+from deevisum.data.splits import read_splits
+from deevisum.io import BadInputReport, InputError, atomic_path
 from deevisum.timebase import Rate, second_bounds
 
 REQUIRED = ("video_id", "second", "prompt", "target")
@@ -153,23 +155,30 @@ def answer_targets(examples: Sequence[Mapping[str, Any]], soft: bool) -> np.ndar
     return np.eye(N_SCORES, dtype=np.float32)[[int(e["target"]) - 1 for e in examples]]
 
 
-def split_examples(examples_file: str | Path, splits_file: str | Path, *splits: str) -> list[dict]:
-    """Examples of the selected fold's ``splits`` (``train``/``val``/``test``), in stored order."""
-    chosen = read_json(splits_file)
+def split_examples(examples_file: str | Path, splits_file: str | Path, fold: int, *splits: str) -> list[dict]:
+    """Examples of fold ``fold``'s ``splits`` (``train``/``val``/``test``), in stored order."""
+    chosen = read_splits(splits_file)["folds"][fold]
     return select(read_examples(examples_file), [v for s in splits for v in chosen[s]])
 
 
 @dataclass(frozen=True)
 class ProcessedData:
-    """The processed dataset a model stage reads: ``examples.jsonl``, ``splits.json``, the frames store."""
+    """The processed dataset a model stage reads: ``examples.jsonl``, ``splits.json``, the frames store;
+    ``fold`` says whose train/val/test lists :meth:`examples` reads (see :meth:`for_fold`)."""
 
     examples_file: Path
     splits_file: Path
     frames_file: Path
+    fold: int | None = None
+
+    def for_fold(self, fold: int) -> ProcessedData:
+        return dataclasses.replace(self, fold=fold)
 
     def examples(self, *splits: str) -> list[dict]:
-        """Examples of the selected fold's ``splits``, in stored order."""
-        return split_examples(self.examples_file, self.splits_file, *splits)
+        """Examples of this fold's ``splits``, in stored order."""
+        if self.fold is None:
+            raise ValueError("ProcessedData.examples needs a fold: use data.for_fold(k)")
+        return split_examples(self.examples_file, self.splits_file, self.fold, *splits)
 
     def frames(self, examples: Sequence[Mapping[str, Any]]) -> np.ndarray:
         return load_example_frames(self.frames_file, examples)

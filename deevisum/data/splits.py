@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from deevisum.io import InputError, read_json
+
+SPLITS = ("train", "val", "test")
 
 
 def make_splits(
@@ -37,8 +43,40 @@ def make_splits(
     return folds
 
 
-def select_fold(folds: list[dict[str, list[str]]], fold: int) -> dict[str, Any]:
-    """The splits.json document: all folds, with the selected one's lists at the top level."""
-    if not 0 <= fold < len(folds):
-        raise ValueError(f"prompts.fold = {fold}, must be in 0..{len(folds) - 1}")
-    return {"n_folds": len(folds), "fold": fold, "folds": folds, **folds[fold]}
+def splits_document(folds: list[dict[str, list[str]]], selected: Sequence[int]) -> dict[str, Any]:
+    """The splits.json document: every fold, and which of them the pipeline runs."""
+    bad = [k for k in selected if not 0 <= k < len(folds)]
+    if bad:
+        raise ValueError(f"prompts.folds = {list(selected)}: folds {bad} are not in 0..{len(folds) - 1}")
+    return {"n_folds": len(folds), "selected": sorted(selected), "folds": folds}
+
+
+@dataclass(frozen=True, order=True)
+class Run:
+    """One trained model of a role: the fold whose train/val videos it learns from, and its seed."""
+
+    fold: int
+    seed: int
+
+    @property
+    def name(self) -> str:
+        """Folder / file stem of the run's outputs (``models/<role>/<name>``)."""
+        return f"fold{self.fold}-seed{self.seed}"
+
+
+def read_splits(path: str | Path) -> dict[str, Any]:
+    """splits.json, checked: each selected fold has train, val and test video lists."""
+    doc = read_json(path)
+    try:
+        folds, selected = doc["folds"], doc["selected"]
+        for k in selected:
+            if not (isinstance(k, int) and 0 <= k < len(folds)) or not all(isinstance(folds[k][s], list) for s in SPLITS):
+                raise KeyError(k)
+    except (KeyError, IndexError, TypeError) as e:
+        raise InputError(path, f"not a splits document (folds with {'/'.join(SPLITS)} lists, selected): {e}") from None
+    return doc
+
+
+def runs(splits_file: str | Path, seeds: Sequence[int]) -> list[Run]:
+    """Every (selected fold, seed) pair, fold-major: the models a training stage trains."""
+    return [Run(k, s) for k in read_splits(splits_file)["selected"] for s in seeds]

@@ -19,18 +19,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from accelerate import PartialState
-
 from deevisum.checkpointing import Checkpoint, code_digest, fingerprint
 from deevisum.config import ModelParams, TrainParams, to_dict
 from deevisum.data.examples import ProcessedData, answer_targets, example_key
 from deevisum.data.prompts import FULL, prompts_for
+from deevisum.data.splits import Run, runs
 from deevisum.distill.distributions import load_distributions, save_distributions
 from deevisum.distill.losses import check_answer_vocab
 from deevisum.distill.trainer import ExampleSet, KDConfig, train_vlm
 from deevisum.io import atomic_path
 from deevisum.models.scoring import answer_token_ids, score_saved
-from deevisum.models.vlm import build_vlm, save_modalities, save_vlm
+from deevisum.models.tokenizer import tokenizer_dir
+from deevisum.models.vlm import build_vlm, process_state, save_modalities, save_vlm
+from deevisum.tracking import write_curves
 
 
 @dataclass(frozen=True)
@@ -59,64 +60,88 @@ def stored_logits(path: str | Path, examples: list[dict], answer_ids: list[int])
 
 @dataclass(frozen=True)
 class RoleFiles:
-    """Where a training role reads and writes."""
+    """Where a training role reads and writes: folders that hold one entry per :class:`Run`."""
 
     tokenizer: Path
+    """Folder of the per-fold tokenizers (``fold<k>/``, see :func:`tokenizer_dir`)."""
     model: Path
-    """The trained model directory (written)."""
+    """The role's models folder (written): ``<run.name>/`` per run."""
     checkpoint: Path
     curves: Path
-    """dvclive folder of the per-epoch curves."""
+    """dvclive folder of the per-epoch curves, a ``<run.name>/`` prefix per run."""
     kd_targets: Mapping[str, Path]
-    """KD target name (``teacher``, ``mentor``) -> its stored distributions."""
+    """KD target name (``teacher``, ``mentor``) -> its distributions folder (``<run.name>.safetensors``)."""
 
 
 ROLE_PATHS = ("examples", "splits", "frames", "tokenizer", "model", "checkpoint", "curves")
 """The command-line paths of every training stage (``deevisum.app.stage.stage_args``)."""
 
 
+def distributions_file(folder: str | Path, run: Run) -> Path:
+    return Path(folder) / f"{run.name}.safetensors"
+
+
 def role_inputs(args: Any, **kd_targets: Path) -> tuple[ProcessedData, RoleFiles]:
-    """The data and files of a training stage from its parsed ``ROLE_PATHS`` (plus KD target files)."""
+    """The data and files of a training stage from its parsed ``ROLE_PATHS`` (plus KD target folders)."""
     return (ProcessedData(args.examples, args.splits, args.frames),
             RoleFiles(args.tokenizer, args.model, args.checkpoint, args.curves, kd_targets))
 
 
 def train_role(mp: ModelParams, cfg: TrainParams, image_size: int, kd: KDConfig, data: ProcessedData,
-               files: RoleFiles, modalities: str = FULL, template: str = "") -> None:
-    """Build role ``mp``, train it (KD against the stored distributions), save it to ``files.model``.
+               files: RoleFiles, modalities: str = FULL, template: str = "") -> dict[str, list[dict[str, float]]]:
+    """Build role ``mp`` and train one model per run (fold x ``cfg.seeds``) into ``files.model/<run>``.
 
-    Resumes from ``files.checkpoint`` when params, data and the training code are unchanged.
+    Each run resumes from ``files.checkpoint/<run>`` when params, data and the training code are
+    unchanged; the curves of all runs go to ``files.curves``. Returns the histories by run name.
     """
-    name = files.model.name
-    model, processor = build_vlm(mp, files.tokenizer, image_size, cfg.seed)
+    histories: dict[str, list[dict[str, float]]] = {}
+    for run in runs(data.splits_file, cfg.seeds):
+        histories[run.name] = _train_run(mp, cfg, image_size, kd, data.for_fold(run.fold), files, run, modalities, template)
+        if process_state().is_main_process:
+            write_curves(histories, files.curves)  # the curves grow run by run
+    return histories
+
+
+def _train_run(mp: ModelParams, cfg: TrainParams, image_size: int, kd: KDConfig, data: ProcessedData,
+               files: RoleFiles, run: Run, modalities: str, template: str) -> list[dict[str, float]]:
+    model, processor = build_vlm(mp, tokenizer_dir(files.tokenizer, run.fold), image_size, run.seed)
     if mp.lr is not None:
         cfg = replace(cfg, lr=mp.lr)
     answer_ids = answer_token_ids(processor.tokenizer)
     sets = {}
     for split in ("train", "val"):
         examples = data.examples(split)
-        kd_logits = {t: stored_logits(files.kd_targets[t], examples, answer_ids) for t, w in kd.weights.items() if w}
+        kd_logits = {t: stored_logits(distributions_file(files.kd_targets[t], run), examples, answer_ids)
+                     for t, w in kd.weights.items() if w}
         sets[split] = ExampleSet(prompts_for(examples, modalities, template), data.frames(examples),
                                  answer_targets(examples, cfg.soft_targets), kd_logits)
     run_config = {"model": to_dict(mp), "architecture": model.config.to_dict(),
-                  "train": to_dict(cfg), "kd": to_dict(kd), "modalities": modalities, "image_size": image_size,
-                  "data": [s.digest() for s in sets.values()], "code": code_digest(__name__)}
-    checkpoint = Checkpoint(files.checkpoint, fingerprint(run_config))
-    model = train_vlm(model, processor, sets["train"], sets["val"], cfg, kd, checkpoint, files.curves, desc=name)
-    if PartialState().is_main_process:
-        with atomic_path(files.model) as tmp:
+                  "train": to_dict(cfg), "seed": run.seed, "kd": to_dict(kd), "modalities": modalities,
+                  "image_size": image_size, "data": [s.digest() for s in sets.values()], "code": code_digest(__name__)}
+    checkpoint = Checkpoint(files.checkpoint / run.name, fingerprint(run_config))
+    model, history = train_vlm(model, processor, sets["train"], sets["val"], cfg, kd, checkpoint, run.seed,
+                               desc=f"{files.model.name} {run.name}")
+    if process_state().is_main_process:
+        with atomic_path(files.model / run.name) as tmp:
             save_vlm(model, processor, tmp, mp)
             save_modalities(tmp, modalities)
-    PartialState().wait_for_everyone()  # under accelerate, no process goes on before the model is saved
+    process_state().wait_for_everyone()  # under accelerate, no process goes on before the model is saved
+    return history
 
 
-def store_distributions(model_dir: str | Path, data: ProcessedData, out: str | Path, batch_size: int, template: str = "") -> None:
-    """Answer logits of a saved model on the train and val examples -> ``out`` (safetensors).
+def store_distributions(models: str | Path, data: ProcessedData, out: str | Path, batch_size: int, seeds: list[int],
+                        template: str = "") -> None:
+    """Answer logits of each run's saved model on its fold's train and val examples -> ``out/<run>.safetensors``.
 
-    Inference, once: under accelerate only the main process runs it (the others would write the same file).
+    Under accelerate every process scores its share of the rows (``score_examples``); the main process writes.
     """
-    if not PartialState().is_main_process:
-        return
-    examples = data.examples("train", "val")
-    logits, answer_ids = score_saved(model_dir, data, examples, batch_size, template, desc=f"{Path(model_dir).name} distributions")
-    save_distributions(out, [example_key(e) for e in examples], logits, answer_ids)
+    state = process_state()
+    Path(out).mkdir(parents=True, exist_ok=True)
+    for run in runs(data.splits_file, seeds):
+        examples = data.for_fold(run.fold).examples("train", "val")
+        model_dir = Path(models) / run.name
+        logits, answer_ids = score_saved(model_dir, data, examples, batch_size, template,
+                                         desc=f"{Path(models).name} {run.name} distributions")
+        if state.is_main_process:
+            save_distributions(distributions_file(out, run), [example_key(e) for e in examples], logits, answer_ids)
+    state.wait_for_everyone()

@@ -11,7 +11,7 @@ main process writes. Each epoch ends with a :class:`~deevisum.checkpointing.Chec
 ``last`` (trainable weights, AdamW state, RNG; scheduler and history in its state): a re-run
 with the same fingerprint (run config, data and code) resumes after the last finished epoch,
 anything else starts over. The returned model carries the weights of the epoch with the lowest
-validation CE (slot ``best``). Curves go to a dvclive folder (:mod:`deevisum.tracking`).
+validation CE (slot ``best``), with the per-epoch curves.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,7 +36,6 @@ from deevisum.config import MskdParams, TrainParams
 from deevisum.distill.losses import kd_term
 from deevisum.io import seed_everything
 from deevisum.models.scoring import answer_token_ids, build_batch
-from deevisum.tracking import write_curves
 
 
 @dataclass
@@ -113,7 +111,7 @@ def batch_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor], answer_
     four answers), against the target distribution over the answer tokens.
     """
     inputs = {k: v for k, v in batch.items() if k != "answer_targets" and not k.startswith("kd_")}
-    logits = model(**inputs, logits_to_keep=1).logits[:, -1].float()
+    logits = model(**inputs, logits_to_keep=1, use_cache=False).logits[:, -1].float()
     ce = -(batch["answer_targets"] * F.log_softmax(logits, dim=-1)[:, answer_ids]).sum(-1)
     kd_loss = torch.zeros_like(ce)
     for name, weight in kd.weights.items():
@@ -153,17 +151,18 @@ def train_vlm(
     cfg: TrainParams,
     kd: KDConfig,
     checkpoint: Checkpoint,
-    curves_dir: str | Path,
+    seed: int,
     desc: str = "train",
-) -> torch.nn.Module:
-    """Train ``model`` on ``train`` (selecting by ``val`` CE), resuming from ``checkpoint``; returns it unwrapped."""
-    seed_everything(cfg.seed)
+) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+    """Train ``model`` on ``train`` (selecting by ``val`` CE), resuming from ``checkpoint``; returns it
+    unwrapped, with the kept epoch's weights, and the per-epoch curves."""
+    seed_everything(seed)
     acc = Accelerator(gradient_accumulation_steps=cfg.grad_accum)
     answer_ids = answer_token_ids(processor.tokenizer)
     names = _trainable(model)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                                   weight_decay=cfg.weight_decay)
-    train_loader = DataLoader(range(len(train)), batch_size=cfg.batch_size, sampler=EpochSampler(len(train), cfg.seed),
+    train_loader = DataLoader(range(len(train)), batch_size=cfg.batch_size, sampler=EpochSampler(len(train), seed),
                               collate_fn=_collate(train, processor))
     val_loader = DataLoader(range(len(val)), batch_size=cfg.eval_batch_size,
                             collate_fn=_collate(val, processor))
@@ -215,14 +214,10 @@ def train_vlm(
         best_ce = best_ce if math.isnan(val_ce) else min(best_ce, val_ce)
         _save(acc, model, optimizer, scheduler, names, checkpoint, improved,
               {"epoch": epoch + 1, "history": history, "best_val_ce": best_ce})
-        if acc.is_main_process:
-            write_curves(history, curves_dir)  # curves grow while training runs
-    if acc.is_main_process and start_epoch == cfg.epochs:
-        write_curves(history, curves_dir)  # a resume that finds training finished
     acc.wait_for_everyone()
     model = acc.unwrap_model(model)
     model.load_state_dict(checkpoint.tensors("trainable", slot="best"), strict=False)
-    return model.eval()
+    return model.eval(), history
 
 
 def _save(acc, model, optimizer, scheduler, names, checkpoint: Checkpoint, improved: bool, state: dict) -> None:

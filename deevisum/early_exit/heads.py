@@ -1,15 +1,20 @@
-"""Exit heads: after chosen decoder layers, an answer distribution and a confidence per row.
+"""Exit heads: after chosen decoder layers, an answer distribution and confidences per row.
 
 Each head reads the *intermediate* hidden state at the answer position (as the paper's heads
 do), through its own LayerNorm rather than the model's final RMSNorm: the final norm is tuned
 to the last layer's statistics, a learned norm per exit adapts to each depth. It maps the
-state to a vector ``p_i`` and predicts the answer from it; its confidence is
-``gamma_i = max_k cos(p_i, q_k)`` against learned prototypes ``q_k``.
+state to a vector ``p_i`` and predicts the answer from it. Three confidences, each in [0, 1],
+estimate whether the exit's answer is the one full depth would give (``CONFIDENCES``):
+
+- ``gamma``: the paper's ``max_k cos(p_i, q_k)`` against learned prototypes ``q_k``, as (1 + cos) / 2;
+- ``max_prob``: the head's largest answer probability (the standard softmax confidence);
+- ``classifier``: a small learned agreement classifier on (p_i, answer distribution), as in CALM.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,6 +26,8 @@ from deevisum.io import InputError, atomic_path
 
 HEADS_WEIGHTS = "model.safetensors"
 HEADS_CONFIG = "config.json"
+VALIDATION = "validation.safetensors"
+"""The heads' answers and confidences on the validation rows, saved with them for calibration."""
 
 
 @dataclass(frozen=True)
@@ -35,8 +42,13 @@ class ExitConfig:
     n_prototypes: int = 1
 
 
+CONFIDENCES = ("gamma", "max_prob", "classifier")
+"""The confidence measures an exit can use (``ee.confidence``)."""
+
+
 class ExitHeads(nn.Module):
-    """One head per exit layer: hidden -> p_i -> answer logits, plus prototypes q for gamma."""
+    """One head per exit layer: hidden -> p_i -> answer logits, prototypes q for gamma, and an
+    agreement classifier."""
 
     def __init__(self, config: ExitConfig):
         super().__init__()
@@ -54,20 +66,53 @@ class ExitHeads(nn.Module):
         )
         self.classifiers = nn.ModuleList(nn.Linear(config.head_dim, config.n_answers) for _ in config.exit_layers)
         self.prototypes = nn.Parameter(torch.randn(len(config.exit_layers), config.n_prototypes, config.head_dim))
+        self.agreement = nn.ModuleList(
+            nn.Sequential(nn.Linear(config.head_dim + config.n_answers, 16), nn.GELU(), nn.Linear(16, 1))
+            for _ in config.exit_layers
+        )
 
     def forward(self, index: int, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Answer logits (B, n_answers) and confidence gamma (B,) of exit ``index`` for hidden (B, D)."""
+        """Answer logits (B, n_answers) and the raw gamma = max_k cos(p_i, q_k) (B,) of exit ``index`` for hidden (B, D)."""
+        logits, gamma, _ = self._head(index, hidden)
+        return logits, gamma
+
+    def _head(self, index: int, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         p = self.encoders[index](hidden.to(self.prototypes.dtype))
         gamma = nn.functional.cosine_similarity(p[:, None, :], self.prototypes[index][None], dim=-1)
-        return self.classifiers[index](p), gamma.max(dim=1).values
+        return self.classifiers[index](p), gamma.max(dim=1).values, p
+
+    def agreement_logit(self, index: int, p: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """(B,) logit of "this exit agrees with full depth"; reads detached features, so training it
+        leaves the heads as they are."""
+        features = torch.cat([p.detach(), logits.detach().softmax(-1)], dim=-1)
+        return self.agreement[index](features).squeeze(-1)
+
+    def confidences(self, index: int, hidden: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Answer logits and every measure of ``CONFIDENCES`` (each (B,), in [0, 1]) of exit ``index``."""
+        logits, gamma, p = self._head(index, hidden)
+        return logits, {
+            "gamma": (1 + gamma) / 2,
+            "max_prob": logits.softmax(-1).max(-1).values,
+            "classifier": torch.sigmoid(self.agreement_logit(index, p, logits)),
+        }
 
 
-def save_exit_heads(heads: ExitHeads, path: str | Path) -> None:
-    """Write ``path/`` = model.safetensors + config.json, atomically."""
+def save_exit_heads(heads: ExitHeads, path: str | Path, validation: Mapping[str, torch.Tensor] | None = None) -> None:
+    """Write ``path/`` = model.safetensors + config.json (+ the validation outputs), atomically."""
     with atomic_path(path) as tmp:
         tmp.mkdir()
         save_file({k: v.detach().contiguous().cpu() for k, v in heads.state_dict().items()}, str(tmp / HEADS_WEIGHTS))
+        if validation is not None:
+            save_file({k: v.contiguous() for k, v in validation.items()}, str(tmp / VALIDATION))
         (tmp / HEADS_CONFIG).write_text(json.dumps(asdict(heads.config), indent=2) + "\n", encoding="utf-8")
+
+
+def load_validation(path: str | Path) -> dict[str, torch.Tensor]:
+    """The validation outputs saved with the heads at ``path``."""
+    file = Path(path) / VALIDATION
+    if not file.is_file():
+        raise InputError(file, "missing: the heads were saved without validation outputs (re-run train_exits)")
+    return load_file(str(file))
 
 
 def load_exit_heads(path: str | Path) -> ExitHeads:

@@ -1,32 +1,49 @@
-"""The early-exit report: quality and speed at each threshold against full depth, in one run.
+"""The early-exit report: the calibrated operating point and a sweep, against full depth, in one run.
 
-The test videos are scored at full depth, with the scoring stage's own forward, at
-``ee.threshold`` and at every ``ee.sweep`` threshold, all timed in the same process on the same
-batches (:mod:`deevisum.early_exit.timing`), and each setting's scores go through the project's
-evaluator. What is computed (quality, layers run) is kept apart from what it cost in wall time,
-which differs from run to run and so never goes into a committed metric.
+For every run (fold x seed) the student scores its fold's test videos. What early exit
+*computes* is read off one full-depth pass that keeps each exit's hidden states: a threshold
+only decides which exit's answer a row takes, so the answers, layers, agreement with full
+depth and quality of any threshold follow without re-running the model (the runner's real
+row removal gives the same answers: ``max_abs_logit_diff_runner_vs_states`` checks it on every
+timed setting). What it *costs* is wall time: full depth, the scoring stage's forward and each
+threshold are timed in the same process on the same batches (:mod:`deevisum.early_exit.timing`).
+
+The operating threshold comes from the validation rows saved with each run's heads
+(:func:`deevisum.early_exit.calibration.calibrate`), or from ``ee.threshold`` when it is set.
+Test rows are never used to choose it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from deevisum.config import Params
 from deevisum.data.benchmarks import Benchmark
 from deevisum.data.examples import ProcessedData
 from deevisum.data.prompts import prompts_for
-from deevisum.early_exit.heads import load_exit_heads
+from deevisum.data.splits import Run, runs
+from deevisum.early_exit.calibration import (
+    NEVER,
+    Calibration,
+    agrees,
+    auroc,
+    calibrate,
+    first_exit,
+)
+from deevisum.early_exit.heads import CONFIDENCES, load_exit_heads, load_validation
 from deevisum.early_exit.runner import EarlyExitRunner
 from deevisum.early_exit.timing import (
     FULL,
     SCORING,
+    TimedPass,
     example_batches,
     exit_histogram,
-    layer_summary,
     speed_summary,
     timed_settings,
 )
@@ -40,52 +57,158 @@ from deevisum.models.vlm import load_vlm, model_modalities
 QUALITY = ("f1", "kendall_tau", "spearman_rho")
 
 
-def early_exit_report(student_dir: str | Path, exits_dir: str | Path, data: ProcessedData, bench: Benchmark,
-                      p: Params) -> tuple[dict[str, Any], list[dict[str, float]], list[dict[str, float]], dict[str, Any]]:
-    """(metrics at ``ee.threshold`` with the full-depth reference, the sweep rows, the exit histogram rows,
-    the wall-time figures of every setting)."""
+@dataclass
+class RunOutputs:
+    """One run's test rows: each exit's answers and confidences, full depth's answers, the timings."""
+
+    run: Run
+    examples: list[dict]
+    exit_logits: torch.Tensor
+    """(n_exits, N, n_answers)."""
+    confidence: dict[str, np.ndarray]
+    """Measure -> (n_exits, N)."""
+    full_logits: torch.Tensor
+    calibration: Calibration
+    timed: dict[Any, TimedPass]
+
+
+def validation_calibration(exits_dir: str | Path, measure: str, p: Params) -> Calibration:
+    """The Learn-then-Test threshold of one run from its saved validation outputs."""
+    val = load_validation(exits_dir)
+    n_exits = sum(1 for k in val if k.startswith("logits_"))
+    agree = np.stack([agrees(val[f"logits_{i}"], val["final_logits"], p.ee.score_tolerance).numpy() for i in range(n_exits)])
+    conf = np.stack([val[f"{measure}_{i}"].numpy() for i in range(n_exits)])
+    return calibrate(conf, agree, p.ee.target_agreement, p.ee.delta)
+
+
+def run_outputs(student_dir: Path, exits_dir: Path, data: ProcessedData, run: Run, calibration: Calibration,
+                thresholds: Sequence[float], p: Params) -> RunOutputs:
+    """Score one run's test rows: one state-keeping full-depth pass, then every timed setting."""
     examples = data.examples("test")
-    rates = data.rates(examples)
-    shots = evaluation_shots(p.evaluate, data.frames_file, sorted(rates))
-
-    def quality(logits: torch.Tensor, bad: BadInputReport | None = None) -> Mapping[str, float]:
-        """F1/tau/rho of per-second expected scores (bad videos: recorded once, on the full-depth run)."""
-        report = evaluate_scores(scores_file(expected_score(logits), examples, rates), bench, p.evaluate, shots,
-                                 source=data.examples_file, bad=bad or BadInputReport(p.data.on_error), with_baselines=False)
-        return {m: report["model"]["mean"][m] for m in QUALITY}
-
     model, processor = load_vlm(student_dir)
-    runner = EarlyExitRunner(model, answer_token_ids(processor.tokenizer), load_exit_heads(exits_dir))
+    heads = load_exit_heads(exits_dir)
+    runner = EarlyExitRunner(model, answer_token_ids(processor.tokenizer), heads)
     prompts = prompts_for(examples, model_modalities(student_dir), p.prompts.template)  # as the student is scored
     batches = example_batches(processor, prompts, data.frames(examples), p.ee.batch_size)
+    states, finals = zip(*(runner.collect(b) for b in batches))
+    per_exit = [torch.cat([s[i] for s in states]) for i in range(len(heads.config.exit_layers))]
+    with torch.no_grad():
+        outs = [heads.confidences(i, h.to(heads.prototypes.device, heads.prototypes.dtype)) for i, h in enumerate(per_exit)]
+    exit_logits = torch.stack([o[0].float().cpu() for o in outs])
+    confidence = {m: np.stack([o[1][m].float().cpu().numpy() for o in outs]) for m in CONFIDENCES}
+    # thresholds at which every row leaves at the same exit run exactly the same computation: timed once
+    patterns: dict[bytes, float] = {}
+    for t in thresholds:
+        patterns.setdefault(first_exit(confidence[p.ee.confidence], t).tobytes(), t)
+    timed = timed_settings(runner, batches, sorted(patterns.values()), p.ee.confidence, p.ee.timing_repeats)
+    for t in thresholds:
+        timed[t] = timed[patterns[first_exit(confidence[p.ee.confidence], t).tobytes()]]
+    return RunOutputs(run, examples, exit_logits, confidence, torch.cat(finals), calibration, timed)
 
-    thresholds = sorted({*p.ee.sweep, p.ee.threshold})
-    timed = timed_settings(runner, batches, thresholds, p.ee.timing_repeats)
-    full, scoring = timed[FULL], timed[SCORING]
+
+def exited(o: RunOutputs, threshold: float, measure: str, depth: int, exit_layers: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Answers and layers run per row at ``threshold``, from the kept states (no model pass)."""
+    at = first_exit(o.confidence[measure], threshold)
+    logits = o.full_logits.clone()
+    rows = np.flatnonzero(at >= 0)
+    logits[rows] = o.exit_logits[at[rows], rows]
+    layers = torch.full((len(at),), depth, dtype=torch.long)
+    layers[rows] = torch.as_tensor(np.asarray(exit_layers)[at[rows]], dtype=torch.long)
+    return logits, layers
+
+
+def _finite(x: float) -> float | None:
+    """JSON has no NaN: an undefined figure (an AUROC without disagreeing rows) is null."""
+    return None if np.isnan(x) else x
+
+
+def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedData, bench: Benchmark,
+                      p: Params) -> tuple[dict[str, Any], list[dict[str, float]], list[dict[str, float]]]:
+    """(metrics at the operating point with the full-depth reference, the sweep rows, the exit histogram rows),
+    over the test videos of every run."""
+    manual = p.ee.threshold is not None
+    outputs = []
+    for run in runs(data.splits_file, p.train.seeds):
+        cal = validation_calibration(Path(exits) / run.name, p.ee.confidence, p)
+        chosen = p.ee.threshold if manual else cal.threshold
+        thresholds = sorted({*p.ee.sweep, *([chosen] if chosen != NEVER else [])})
+        outputs.append(run_outputs(Path(students) / run.name, Path(exits) / run.name, data.for_fold(run.fold), run,
+                                   cal, thresholds, p))
+    heads = load_exit_heads(Path(exits) / outputs[0].run.name)
+    exit_layers = heads.config.exit_layers
+    depth = int(outputs[0].timed[FULL].layers.max())
+    examples = [e for o in outputs for e in o.examples]
+    rates = data.rates(examples)
+    shots = evaluation_shots(p.evaluate, data.frames_file, sorted(rates))
     bad = BadInputReport(p.data.on_error)
-    full_quality = quality(full.logits, bad)
-    sweep = [{"threshold": t, **quality(timed[t].logits), **layer_summary(timed[t], full, runner.depth)} for t in thresholds]
-    chosen = next(row for row in sweep if row["threshold"] == p.ee.threshold)
+
+    def quality(logits: torch.Tensor, record_bad: bool = False) -> dict[str, float]:
+        """F1/tau/rho of the pooled per-second expected scores, each seed's runs evaluated apart, then averaged."""
+        by_seed: dict[int, list[int]] = {}
+        start = 0
+        for o in outputs:
+            by_seed.setdefault(o.run.seed, []).extend(range(start, start + len(o.examples)))
+            start += len(o.examples)
+        reports = [evaluate_scores(scores_file(expected_score(logits[rows]), [examples[i] for i in rows], rates), bench,
+                                   p.evaluate, shots, source=data.examples_file,
+                                   bad=bad if record_bad else BadInputReport(p.data.on_error), with_baselines=False)
+                   for rows in by_seed.values()]
+        return {m: float(np.mean([r["model"]["mean"][m] for r in reports])) for m in QUALITY}
+
+    full_logits = torch.cat([o.full_logits for o in outputs])
+    full = quality(full_logits, record_bad=True)
+
+    def setting(threshold: float, per_run: Sequence[float] | None = None) -> tuple[dict[str, Any], torch.Tensor]:
+        """Quality, agreement and layers at one threshold (or at each run's own, ``per_run``), and the layers per row."""
+        parts = [exited(o, t, p.ee.confidence, depth, exit_layers)
+                 for o, t in zip(outputs, per_run or [threshold] * len(outputs))]
+        logits, layers = torch.cat([x[0] for x in parts]), torch.cat([x[1] for x in parts])
+        agree = agrees(logits, full_logits, p.ee.score_tolerance)
+        mean_layers = float(layers.float().mean())
+        row = {"threshold": threshold, **quality(logits), "agreement_vs_full": float(agree.float().mean()),
+               "mean_layers": mean_layers, "layer_bound": depth / mean_layers}
+        timed = [o.timed.get(FULL if t == NEVER else t) for o, t in zip(outputs, per_run or [threshold] * len(outputs))]
+        if all(t is not None for t in timed):
+            ee_pass = TimedPass.concat(timed)
+            row |= speed_summary(ee_pass, TimedPass.concat([o.timed[FULL] for o in outputs]))
+            row["max_abs_logit_diff_runner_vs_states"] = float((ee_pass.logits - logits).abs().max())
+        return row, layers
+
+    sweep = [setting(t)[0] for t in sorted(set(p.ee.sweep))]
+    per_run = [p.ee.threshold if manual else o.calibration.threshold for o in outputs]
+    point, layers = setting(per_run[0] if len(set(per_run)) == 1 else float("nan"), per_run)
+    full_pass = TimedPass.concat([o.timed[FULL] for o in outputs])
+    scoring = TimedPass.concat([o.timed[SCORING] for o in outputs])
+    agree_by_exit = [np.concatenate([agrees(o.exit_logits[i], o.full_logits, p.ee.score_tolerance).numpy() for o in outputs])
+                     for i in range(len(exit_layers))]
+    aurocs = {m: {str(layer): _finite(auroc(np.concatenate([o.confidence[m][i] for o in outputs]), agree_by_exit[i]))
+                  for i, layer in enumerate(exit_layers)} for m in CONFIDENCES}
     metrics = {
-        **chosen,
-        "f1_drop": full_quality["f1"] - chosen["f1"],
-        "full_depth": {
-            **full_quality,
-            "max_abs_logit_diff_vs_scoring": float((full.logits - scoring.logits).abs().max()),
-        },
-        "depth": runner.depth,
-        "exit_layers": runner.heads.config.exit_layers,
+        **{k: v for k, v in point.items() if k != "threshold"},
+        "threshold_source": "manual" if manual else "validation",
+        "threshold": per_run[0] if len(set(per_run)) == 1 and per_run[0] != NEVER else None,
+        "thresholds": {o.run.name: (None if t == NEVER else t) for o, t in zip(outputs, per_run)},
+        "confidence": p.ee.confidence,
+        "target_agreement": p.ee.target_agreement,
+        "delta": p.ee.delta,
+        "score_tolerance": p.ee.score_tolerance,
+        "calibration": {o.run.name: o.calibration.to_dict() for o in outputs},
+        "f1_drop": full["f1"] - point["f1"],
+        "kendall_tau_drop": full["kendall_tau"] - point["kendall_tau"],
+        "spearman_rho_drop": full["spearman_rho"] - point["spearman_rho"],
+        "confidence_auroc": aurocs[p.ee.confidence],
+        "confidence_auroc_by_measure": aurocs,
+        "disagreeing_rows_by_exit": {str(layer): int((~a).sum()) for layer, a in zip(exit_layers, agree_by_exit)},
+        "full_depth": {**full, "seconds_per_segment": full_pass.seconds_per_segment,
+                       "max_abs_logit_diff_vs_scoring": float((full_pass.logits - scoring.logits).abs().max())},
+        "scoring_forward_seconds_per_segment": scoring.seconds_per_segment,
+        "depth": depth,
+        "exit_layers": exit_layers,
         "n_segments": len(examples),
         "n_videos": len(rates),
-        "bad_input": bad.to_dict(),
-    }
-    timing = {
-        "threshold": p.ee.threshold,
-        **speed_summary(timed[p.ee.threshold], full),
-        "full_depth_seconds_per_segment": full.seconds_per_segment,
-        "scoring_forward_seconds_per_segment": scoring.seconds_per_segment,
-        "sweep": [{"threshold": t, **speed_summary(timed[t], full)} for t in thresholds],
+        "runs": [o.run.name for o in outputs],
         "timing_repeats": p.ee.timing_repeats,
         "torch_threads": torch.get_num_threads(),
+        "bad_input": bad.to_dict(),
     }
-    return metrics, sweep, exit_histogram(timed[p.ee.threshold].layers, runner.depth), timing
+    return metrics, sweep, exit_histogram(layers, depth)

@@ -3,8 +3,8 @@ rows that exit leave the batch.
 
 The paper's public code computes every layer whatever the exit decision, so it saves no time.
 Here the decoder is run one layer at a time; after each exit layer the rows whose confidence
-``gamma = max_k cos(p_i, q_k)`` reaches the threshold take that head's answer and are removed
-from the batch (hidden states, masks and position embeddings are indexed down), so later
+(a measure of :data:`deevisum.early_exit.heads.CONFIDENCES`) reaches that exit's threshold take
+that head's answer and are removed from the batch (hidden states, masks and position embeddings are indexed down), so later
 layers really process fewer rows.
 
 Exactness: the input preparation (vision tower, image-feature merge, the sqrt(hidden)
@@ -18,7 +18,8 @@ exit the answer logits equal ``model(**inputs).logits`` at the answer position.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,7 @@ class ExitResult:
     """(B, n_answers): the exit head's logits, or the model's answer-token logits at full depth."""
     layers: torch.Tensor
     """(B,) long: decoder layers executed for the row (the model's depth when it did not exit)."""
-    gamma: torch.Tensor
+    confidence: torch.Tensor
     """(B,) float: confidence at the exit taken; NaN for rows that ran to the final layer."""
 
 
@@ -79,6 +80,7 @@ class EarlyExitRunner:
     ``answer_pos`` given to :meth:`run` is the sequence index whose logits predict the answer,
     one per row or one for all (default: the scoring convention, ``ANSWER_POSITION``).
     ``model`` may be a peft wrapper (4-bit LoRA student): its base model's modules carry the adapters.
+    The heads are moved to the decoder's device and dtype.
     """
 
     def __init__(self, model: nn.Module, answer_token_ids: list[int], heads: ExitHeads | None = None):
@@ -100,6 +102,8 @@ class EarlyExitRunner:
                 )
             if heads.config.n_answers != len(answer_token_ids):
                 raise ValueError(f"heads predict {heads.config.n_answers} answers, {len(answer_token_ids)} answer ids given")
+            weight = self.lm.layers[0].input_layernorm.weight
+            heads.to(device=weight.device, dtype=weight.dtype if weight.dtype.is_floating_point else torch.float32)
 
     def _prepare(self, inputs: Mapping[str, torch.Tensor]) -> _DecoderInputs:
         """The model's own preparation of the decoder inputs, stopped before the first layer."""
@@ -107,9 +111,10 @@ class EarlyExitRunner:
         def stop(_module: nn.Module, _args: tuple, kwargs: dict[str, Any]) -> None:
             raise _Captured(kwargs)
 
+        device = self.lm.layers[0].input_layernorm.weight.device
         handle = self.lm.register_forward_pre_hook(stop, with_kwargs=True)
         try:
-            self.model(**inputs)
+            self.model(**{k: v.to(device) for k, v in inputs.items()})
         except _Captured as c:
             kw = c.kwargs
         else:
@@ -168,29 +173,36 @@ class EarlyExitRunner:
 
     @torch.no_grad()
     def run(
-        self, inputs: Mapping[str, torch.Tensor], answer_pos: torch.Tensor | int = ANSWER_POSITION, threshold: float | None = None
+        self,
+        inputs: Mapping[str, torch.Tensor],
+        answer_pos: torch.Tensor | int = ANSWER_POSITION,
+        thresholds: Sequence[float] | None = None,
+        measure: str = "gamma",
     ) -> ExitResult:
-        """Score a batch. ``threshold`` None runs full depth without evaluating heads; otherwise a row
-        leaves at the first exit where gamma >= threshold (rows that leave compute no further layer)."""
+        """Score a batch. ``thresholds`` None runs full depth without evaluating heads; otherwise one
+        per exit layer: a row leaves at the first exit whose ``measure`` reaches that exit's
+        threshold (``math.inf``: never there), and computes no further layer."""
         batch = len(inputs["input_ids"])
-        n_answers = len(self.answer_ids)
-        out_logits = torch.empty(batch, n_answers)
-        gamma_out = torch.full((batch,), float("nan"))
-        heads = self.heads if threshold is not None else None
+        out_logits = torch.empty(batch, len(self.answer_ids))
+        conf_out = torch.full((batch,), float("nan"))
+        heads = self.heads if thresholds is not None else None
+        if heads is not None and len(thresholds) != len(heads.config.exit_layers):
+            raise ValueError(f"{len(thresholds)} thresholds for exits after layers {heads.config.exit_layers}")
         index = {n: k for k, n in enumerate(heads.config.exit_layers)} if heads is not None else {}
 
         def at_exit(n: int, h: torch.Tensor, rows: torch.Tensor) -> torch.Tensor | None:
-            if heads is None:
+            if heads is None or thresholds[index[n]] == math.inf:
                 return None
-            logits, gamma = heads(index[n], h)
-            leave = (gamma >= threshold).cpu()
+            logits, confidences = heads.confidences(index[n], h)
+            conf = confidences[measure].float().cpu()
+            leave = conf >= thresholds[index[n]]
             out_logits[rows[leave]] = logits[leave.to(logits.device)].float().cpu()
-            gamma_out[rows[leave]] = gamma[leave.to(gamma.device)].float().cpu()
+            conf_out[rows[leave]] = conf[leave]
             return leave
 
         final, rows, layers = self._walk(inputs, answer_pos, at_exit)
         out_logits[rows] = final.float().cpu()
-        return ExitResult(out_logits, layers, gamma_out)
+        return ExitResult(out_logits, layers, conf_out)
 
     @torch.no_grad()
     def collect(

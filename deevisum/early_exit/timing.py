@@ -27,6 +27,8 @@ from deevisum.models.scoring import answer_logits, build_batch
 
 FULL = "full"
 """Key of the full-depth run of the early-exit runner (no heads evaluated)."""
+WALL_TIME_FIELDS = ("seconds_per_segment", "speedup", "speedup_fastest", "scoring_forward_seconds_per_segment")
+"""Report fields that are wall-time measurements: the only ones that differ between two runs on the same inputs."""
 SCORING = "scoring"
 """Key of the scoring stage's own forward (``scoring.answer_logits``), the pipeline's full-depth path."""
 
@@ -37,9 +39,15 @@ class TimedPass:
 
     logits: torch.Tensor
     layers: torch.Tensor
-    gamma: torch.Tensor
+    confidence: torch.Tensor
     times: list[float]
     """Wall time of one pass over all batches, per timing round."""
+
+    @classmethod
+    def concat(cls, passes: Sequence[TimedPass]) -> TimedPass:
+        """Several runs' passes as one: rows concatenated, each round's times summed."""
+        return cls(*(torch.cat([getattr(p, f) for p in passes]) for f in ("logits", "layers", "confidence")),
+                   [sum(t) for t in zip(*(p.times for p in passes))])
 
     @property
     def seconds(self) -> float:
@@ -64,13 +72,17 @@ def interleaved_timing(fns: Mapping[Hashable, Callable[[], Any]], repeats: int) 
 
 
 def timed_settings(
-    runner: EarlyExitRunner, batches: Sequence[Mapping[str, torch.Tensor]], thresholds: Sequence[float], repeats: int
+    runner: EarlyExitRunner, batches: Sequence[Mapping[str, torch.Tensor]], thresholds: Sequence[float], measure: str,
+    repeats: int,
 ) -> dict[Hashable, TimedPass]:
-    """TimedPass per threshold, for ``FULL`` (runner without exits) and ``SCORING`` (model forward)."""
+    """TimedPass per threshold (shared by every exit, on confidence ``measure``), for ``FULL`` (runner
+    without exits) and ``SCORING`` (the model's forward)."""
     answer_ids = runner.answer_ids.tolist()
+    n_exits = len(runner.heads.config.exit_layers) if runner.heads is not None else 0
 
     def ee(threshold: float | None) -> Callable[[], list]:
-        return lambda: [runner.run(b, threshold=threshold) for b in batches]
+        per_exit = None if threshold is None else [threshold] * n_exits
+        return lambda: [runner.run(b, thresholds=per_exit, measure=measure) for b in batches]
 
     @torch.no_grad()
     def scoring() -> list:
@@ -84,7 +96,7 @@ def timed_settings(
             n = len(logits)
             out[key] = TimedPass(logits, torch.full((n,), runner.depth), torch.full((n,), float("nan")), times)
         else:
-            out[key] = TimedPass(*(torch.cat([getattr(r, f) for r in results]) for f in ("logits", "layers", "gamma")), times)
+            out[key] = TimedPass(*(torch.cat([getattr(r, f) for r in results]) for f in ("logits", "layers", "confidence")), times)
     return out
 
 
@@ -93,16 +105,6 @@ def exit_histogram(layers: torch.Tensor, depth: int) -> list[dict[str, float]]:
     counts = np.bincount(layers.numpy(), minlength=depth + 1)
     n = max(1, len(layers))
     return [{"layers": k, "count": int(counts[k]), "fraction": float(counts[k] / n)} for k in range(1, depth + 1)]
-
-
-def layer_summary(ee: TimedPass, full: TimedPass, depth: int) -> dict[str, float]:
-    """What early exit computed (the same every run): mean layers, the bound depth / mean layers, the change."""
-    mean_layers = float(ee.layers.float().mean())
-    return {
-        "mean_layers": mean_layers,
-        "layer_bound": depth / mean_layers,
-        "max_abs_prob_diff_vs_full": float((ee.logits.softmax(-1) - full.logits.softmax(-1)).abs().max()),
-    }
 
 
 def speed_summary(ee: TimedPass, full: TimedPass) -> dict[str, float]:

@@ -8,7 +8,12 @@ Per exit i the loss is
     CE(head_i, targets) + kd_weight * KD(P_head_i, P_final) + MSE(gamma_i, 1 - 2 TV(P_head_i, P_final))
 with the same answer targets the student was trained on (the annotators' distribution, or one-hot).
 The last term regresses gamma_i = cos(p_i, q) onto how close the head's answer distribution is
-to the one full depth gives (1: identical, -1: disjoint) on the training states.
+to the one full depth gives (1: identical, -1: disjoint) on the training states. Then each
+exit's agreement classifier is fitted (binary cross-entropy, heads fixed) to whether the exit's
+answer agrees with full depth (``calibration.agrees``) on the training states.
+
+The validation states are never trained on: the heads' answers and every confidence on them are
+saved next to the heads (``VALIDATION``), the held-out rows the evaluate stage calibrates on.
 
 Resume: the cached states and the heads' epochs live in a
 :class:`~deevisum.checkpointing.Checkpoint` whose fingerprint covers the params, the frozen
@@ -39,18 +44,28 @@ from deevisum.checkpointing import (
     optimizer_tensors,
 )
 from deevisum.config import EEParams, ExitTrainParams
-from deevisum.data.examples import ProcessedData, answer_targets
+from deevisum.data.examples import ProcessedData, answer_targets, example_key
 from deevisum.data.prompts import prompts_for
+from deevisum.data.splits import runs
 from deevisum.distill.losses import kd_term
-from deevisum.early_exit.heads import ExitConfig, ExitHeads
+from deevisum.early_exit.calibration import agrees, auroc
+from deevisum.early_exit.heads import (
+    CONFIDENCES,
+    ExitConfig,
+    ExitHeads,
+    save_exit_heads,
+)
 from deevisum.early_exit.runner import EarlyExitRunner
 from deevisum.early_exit.timing import example_batches
-from deevisum.io import save_tensors, seed_everything, tensors_index
+from deevisum.io import atomic_path, save_tensors, seed_everything, tensors_index
 from deevisum.models.scoring import ANSWER_POSITION, answer_token_ids
 from deevisum.models.vlm import load_vlm, model_modalities
+from deevisum.tracking import write_curves
 
 STATES_CACHE = "states.safetensors"
 """The cached exit states, next to the checkpoint's slots."""
+AGREEMENT_STEPS = 300
+"""Full-batch steps of the agreement classifiers (a few hundred small rows per exit)."""
 
 
 @dataclass
@@ -115,17 +130,46 @@ def exit_losses(heads: ExitHeads, data: ExitData, kd_weight: float, direction: s
 
 
 @torch.no_grad()
-def exit_quality(heads: ExitHeads, data: ExitData) -> dict[str, float]:
-    """Per exit: accuracy (argmax vs the targets' argmax), agreement with full depth, mean gamma."""
+def exit_outputs(heads: ExitHeads, data: ExitData) -> dict[str, torch.Tensor]:
+    """Per exit i: ``logits_i`` and ``<measure>_i`` for every confidence measure; plus ``final_logits``."""
+    out = {"final_logits": data.final_logits.float().cpu()}
+    for i, h in enumerate(data.states):
+        logits, confidences = heads.confidences(i, h)
+        out[f"logits_{i}"] = logits.float().cpu()
+        out |= {f"{m}_{i}": c.float().cpu() for m, c in confidences.items()}
+    return out
+
+
+@torch.no_grad()
+def exit_quality(heads: ExitHeads, data: ExitData, tolerance: float | None) -> dict[str, float]:
+    """Per exit: accuracy (argmax vs the targets' argmax), agreement with full depth, and the AUROC
+    of each confidence measure for that agreement."""
     final, label = data.final_logits.argmax(-1), data.targets.argmax(-1)
     out = {"full_acc": float((final == label).float().mean())}
-    for i, (layer, h) in enumerate(zip(heads.config.exit_layers, data.states)):
-        logits, gamma = heads(i, h)
-        pred = logits.argmax(-1)
-        out[f"exit{layer}_acc"] = float((pred == label).float().mean())
-        out[f"exit{layer}_agree"] = float((pred == final).float().mean())
-        out[f"exit{layer}_gamma"] = float(gamma.mean())
+    outputs = exit_outputs(heads, data)
+    for i, layer in enumerate(heads.config.exit_layers):
+        logits = outputs[f"logits_{i}"]
+        agree = agrees(logits, data.final_logits, tolerance)
+        out[f"exit{layer}_acc"] = float((logits.argmax(-1) == label).float().mean())
+        out[f"exit{layer}_agree"] = float(agree.float().mean())
+        for m in CONFIDENCES:
+            out[f"exit{layer}_auroc_{m}"] = auroc(outputs[f"{m}_{i}"].numpy(), agree.numpy())
     return out
+
+
+def fit_agreement(heads: ExitHeads, data: ExitData, tolerance: float | None, params: ExitTrainParams) -> None:
+    """Fit each exit's agreement classifier (full batch, the heads fixed) on ``data``."""
+    torch.manual_seed(params.seed)
+    opt = torch.optim.Adam(heads.agreement.parameters(), lr=params.lr)
+    with torch.no_grad():
+        heads_out = [heads._head(i, h) for i, h in enumerate(data.states)]
+        labels = [agrees(logits, data.final_logits, tolerance).float() for logits, _, _ in heads_out]
+    for _ in range(AGREEMENT_STEPS):
+        loss = sum(nn.functional.binary_cross_entropy_with_logits(heads.agreement_logit(i, p, logits), y)
+                   for i, ((logits, _, p), y) in enumerate(zip(heads_out, labels)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
 
 
 def save_cached_data(checkpoint: str | Path, fingerprint: str, splits: Mapping[str, ExitData]) -> None:
@@ -151,7 +195,7 @@ def load_cached_data(checkpoint: str | Path, fingerprint: str) -> dict[str, Exit
 
 def train_exit_heads(
     heads: ExitHeads, train: ExitData, val: ExitData, params: ExitTrainParams, checkpoint: Checkpoint,
-    direction: str = "forward",
+    direction: str = "forward", tolerance: float | None = None,
 ) -> list[dict[str, float]]:
     """Train ``heads`` in place for ``params.epochs``; returns one row of curves per epoch.
 
@@ -184,7 +228,7 @@ def train_exit_heads(
                 sums[k] += float(losses[k].detach()) / steps
         heads.eval()
         row = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in sums.items()}}
-        row.update({f"val_{k}": v for k, v in exit_quality(heads, val).items()})
+        row.update({f"val_{k}": v for k, v in exit_quality(heads, val, tolerance).items() if "auroc" not in k})
         history.append(row)
         tensors, groups = optimizer_tensors(opt)
         checkpoint.save({"heads": heads.state_dict(), "optimizer": tensors}, {"history": history, "param_groups": groups})
@@ -192,10 +236,13 @@ def train_exit_heads(
 
 
 def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, template: str, soft_targets: bool,
-                   checkpoint_dir: str | Path, kl_direction: str = "forward") -> tuple[ExitHeads, list[dict[str, float]]]:
-    """Heads for ``ee.exit_layers`` of the frozen student: cache its states once, then train the heads.
+                   checkpoint_dir: str | Path, kl_direction: str = "forward"
+                   ) -> tuple[ExitHeads, list[dict[str, float]], dict[str, torch.Tensor]]:
+    """Heads for ``ee.exit_layers`` of one frozen student (``data`` set to its fold): cache its states
+    once, train the heads, fit the agreement classifiers.
 
-    Prompts and targets are exactly the student's training ones. Returns the heads and the curves.
+    Prompts and targets are exactly the student's training ones. Returns the heads (on the CPU),
+    the curves and the heads' outputs on the validation rows (:func:`exit_outputs`).
     """
     seed_everything(ee.train.seed)
     model, processor = load_vlm(student_dir)
@@ -206,10 +253,10 @@ def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, t
                         n_answers=len(answer_ids), head_dim=ee.train.head_dim, n_prototypes=ee.train.n_prototypes)
     heads = ExitHeads(config)
     runner = EarlyExitRunner(model, answer_ids, heads)
-    inputs = files_digest(student_dir, data.examples_file, data.frames_file, data.splits_file)
-    code = code_digest(__name__)
+    inputs = files_digest(student_dir, data.examples_file, data.frames_file)
+    splits = {split: [example_key(e) for e in data.examples(split)] for split in ("train", "val")}
     states_fp = fingerprint({"exit_layers": config.exit_layers, "batch_size": ee.batch_size, "soft": soft_targets,
-                             "template": template, "inputs": inputs, "code": code})
+                             "template": template, "inputs": inputs, "splits": splits, "code": code_digest(__name__)})
     cached = load_cached_data(checkpoint_dir, states_fp)
     if cached is None:
         cached = {}
@@ -219,8 +266,25 @@ def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, t
             cached[split] = collect_examples(runner, processor, prompts, data.frames(examples),
                                              answer_targets(examples, soft_targets), ee.batch_size)
         save_cached_data(checkpoint_dir, states_fp, cached)
+    heads.to("cpu", torch.float32)  # the cached states are float32 on the CPU
     run = {"exits": dataclasses.asdict(config), "train": dataclasses.asdict(ee.train), "states": states_fp,
-           "kl_direction": kl_direction}
+           "kl_direction": kl_direction, "score_tolerance": ee.score_tolerance}
     history = train_exit_heads(heads, cached["train"], cached["val"], ee.train, Checkpoint(checkpoint_dir, fingerprint(run)),
-                               kl_direction)
-    return heads, history
+                               kl_direction, ee.score_tolerance)
+    fit_agreement(heads, cached["train"], ee.score_tolerance, ee.train)
+    history[-1] |= {f"val_{k}": v for k, v in exit_quality(heads, cached["val"], ee.score_tolerance).items() if "auroc" in k}
+    return heads.eval(), history, exit_outputs(heads, cached["val"])
+
+
+def fit_exit_runs(students: str | Path, data: ProcessedData, ee: EEParams, seeds: list[int], template: str,
+                  soft_targets: bool, out: str | Path, checkpoints: str | Path, curves: str | Path,
+                  kl_direction: str = "forward") -> None:
+    """:func:`fit_exit_heads` for the student of every run -> ``out/<run>/`` (heads and validation outputs)."""
+    histories = {}
+    with atomic_path(out) as tmp:
+        for run in runs(data.splits_file, seeds):
+            heads, histories[run.name], validation = fit_exit_heads(
+                Path(students) / run.name, data.for_fold(run.fold), ee, template, soft_targets,
+                Path(checkpoints) / run.name, kl_direction)
+            save_exit_heads(heads, tmp / run.name, validation)
+    write_curves(histories, curves)

@@ -1,10 +1,12 @@
-"""Chance and people, computed by the same code as the model: random scores and human leave-one-out.
+"""Chance, people and the annotators' consensus, computed by the same code as the model.
 
 Human leave-one-out (Otani et al. 2019): each annotator's reference summary is scored against
 the other annotators' (F1, reduced by the dataset's convention, then averaged over annotators),
 and each annotator's frame scores are correlated with every other annotator's (averaged over
 pairs). Random: uniform per-frame scores, seeded per video (the same draw for a video whatever
-split it is evaluated in), averaged over ``random_trials`` draws.
+split it is evaluated in), averaged over ``random_trials`` draws. Oracle: the annotators' mean
+per frame as the prediction, the most a model of the average viewer can reach (it is scored
+against the very annotators it averages, so it bounds a model from above, not a human).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from deevisum.evaluation.context import (
     VideoContext,
     build_context,
     f1_metrics,
+    mean_annotation,
+    reference_protocol,
     score_video,
 )
 from deevisum.evaluation.metrics import (
@@ -51,19 +55,26 @@ def random_metrics(ctx: VideoContext, params: EvaluateParams) -> dict[str, float
     return {m: float(np.mean([t[m] for t in trials])) for m in METRICS}
 
 
+def oracle_metrics(ctx: VideoContext, params: EvaluateParams) -> dict[str, float]:
+    """Metrics of the annotators' per-frame mean taken as the prediction."""
+    return score_video(ctx, mean_annotation(ctx.video), params.budget)
+
+
 def baseline_blocks(contexts: Mapping[str, VideoContext], benchmark: Benchmark, params: EvaluateParams) -> dict:
-    """Summarised random and human blocks over the videos of ``contexts``."""
+    """Summarised random, human and oracle blocks over the videos of ``contexts``."""
     cats = {v: benchmark.videos[v].category for v in contexts}
     human = {v: human_metrics(c) for v, c in tqdm(contexts.items(), desc="human baseline", leave=False)}
     rand = {v: random_metrics(c, params) for v, c in tqdm(contexts.items(), desc="random baseline", leave=False)}
+    oracle = {v: oracle_metrics(c, params) for v, c in contexts.items()}
     return {
         "random": summarize(rand, cats, params.n_bootstrap, params.seed),
         "human": summarize(human, cats, params.n_bootstrap, params.seed),
+        "oracle": summarize(oracle, cats, params.n_bootstrap, params.seed),
     }
 
 
 def baselines(benchmark: Benchmark, params: EvaluateParams, shots: Mapping[str, object] | None = None, video_ids: Iterable[str] | None = None) -> dict:
-    """The random and human-leave-one-out report of ``benchmark`` (all videos, or ``video_ids``)."""
+    """The random, human-leave-one-out and oracle report of ``benchmark`` (all videos, or ``video_ids``)."""
     vids = list(video_ids) if video_ids is not None else list(benchmark.videos)
     contexts = {v: build_context(v, benchmark, params, shots, source=str(benchmark.root)) for v in vids}
     return {"dataset": benchmark.name, "protocol": protocol(params), "baselines": baseline_blocks(contexts, benchmark, params)}
@@ -75,10 +86,13 @@ def protocol(params: EvaluateParams) -> dict:
         "budget": params.budget,
         "shots": params.shots,
         "fixed_shot_seconds": params.fixed_shot_seconds,
+        "summary": f"each {params.shots} shot worth its mean predicted frame score; the 0/1 knapsack packs shots "
+                   f"up to floor({params.budget:g} x n_frames) frames",
         "tvsum_reference": params.tvsum_reference,
-        "reference_segment_frames": params.reference_segment_frames,
+        "references": reference_protocol(params),
         "f1": "TVSum: mean over annotators; SumMe: max over annotators (f1_mean/f1_max give both)",
         "random_trials": params.random_trials,
         "n_bootstrap": params.n_bootstrap,
+        "n_permutations": params.n_permutations,
         "seed": params.seed,
     }

@@ -1,7 +1,7 @@
 """Everything one video's evaluation needs besides the predictions: shots and reference summaries.
 
-Built once per video and shared by the model, the random baseline and the human baseline, so
-all three are scored against the very same references by the very same code.
+Built once per video and shared by the model and the random, human and oracle baselines, so
+all are scored against the very same references by the very same code.
 """
 
 from __future__ import annotations
@@ -49,6 +49,11 @@ def f1_convention(video: VideoAnnotation) -> str:
     return "mean" if video.kind == "scores" else "max"
 
 
+def mean_annotation(video: VideoAnnotation) -> np.ndarray:
+    """Per frame, the annotators' mean: TVSum's mean 1..5 score, SumMe's fraction of users selecting it."""
+    return (video.user_scores if video.kind == "scores" else video.user_scores > 0).mean(axis=0)
+
+
 def resolve_shots(
     vid: str, video: VideoAnnotation, params: EvaluateParams, shots: Mapping[str, object] | None, entry: VideoScores | None, source: str
 ) -> np.ndarray:
@@ -78,16 +83,44 @@ def evaluation_shots(params: EvaluateParams, frames_h5: str | Path | None, video
             for meta, frames in read_videos(frames_h5, video_ids)}
 
 
-def reference_summaries(video: VideoAnnotation, shots: np.ndarray, params: EvaluateParams) -> np.ndarray:
-    """Annotators' summaries: SumMe's raw selections; TVSum's by knapsack on their 1..5 scores.
+TVSUM_SEGMENT_SECONDS = 2.0
+"""Length of the segments TVSum's annotators rated (Song et al. 2015): their scores are constant over each."""
 
-    TVSum over fixed ``reference_segment_frames`` segments (the release's protocol) or over
-    the evaluation shots (``tvsum_reference: shots``, as the vsumm-reinforce h5 files do).
+
+def rated_segments(user_scores: np.ndarray, fps: float | None) -> np.ndarray:
+    """The TVSum release's rated segments, (n, 2) [start, end) frames.
+
+    Cut wherever any annotator's score changes; a run longer than round(2 s x fps) frames (adjacent
+    segments that every annotator scored alike, or the release's longer last segment) is cut every
+    that many frames from its start, restoring the 2-s grid. Without an fps the runs alone are used.
     """
+    n = user_scores.shape[1]
+    cuts = np.flatnonzero(np.any(np.diff(user_scores, axis=1) != 0, axis=0)) + 1
+    runs = np.stack([np.r_[0, cuts], np.r_[cuts, n]], axis=1)
+    if not fps:
+        return runs
+    length = max(1, round(TVSUM_SEGMENT_SECONDS * fps))
+    return np.concatenate([start + fixed_shots(int(end - start), length) for start, end in runs])
+
+
+def reference_summaries(video: VideoAnnotation, shots: np.ndarray, params: EvaluateParams) -> np.ndarray:
+    """Annotators' summaries: SumMe's raw selections; TVSum's by knapsack on their 1..5 scores
+    over the prediction's ``shots`` or the rated segments (``params.tvsum_reference``)."""
     if video.kind == "selection":
         return video.user_scores > 0
-    segments = fixed_shots(video.n_frames, params.reference_segment_frames) if params.tvsum_reference == "segments" else shots
+    segments = rated_segments(video.user_scores, video.fps) if params.tvsum_reference == "segments" else shots
     return keyshot_summaries(video.user_scores, segments, params.budget)
+
+
+def reference_protocol(params: EvaluateParams) -> str:
+    """The reference summaries of ``params``, in words (written into every report)."""
+    tvsum = {
+        "shots": "each annotator's 1..5 scores through the same knapsack over the same shots as the prediction "
+                 "(the eccv16 h5 protocol of vsumm-reinforce/DSNet/PGL-SUM)",
+        "segments": "each annotator's 1..5 scores through the knapsack over the 2-s segments they rated "
+                    "(the TVSum release: cut where the scores change, and every round(2 x fps) frames)",
+    }[params.tvsum_reference]
+    return f"TVSum: {tvsum}; SumMe: each user's raw selection"
 
 
 def build_context(

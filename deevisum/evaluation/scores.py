@@ -75,6 +75,11 @@ def expand_scores(scores: np.ndarray, frames_per_score: Fraction | float, n_fram
     return np.repeat(scores, np.diff(np.minimum(bounds, n_frames)))
 
 
+def seed_scores_file(folder: str | Path, seed: int) -> Path:
+    """Where the score stage puts a role's scores of one training seed."""
+    return Path(folder) / f"seed{seed}.json"
+
+
 def scores_file(scores: Sequence[float], examples: Sequence[Mapping], rates: Mapping[str, Fraction]) -> dict[str, dict]:
     """Per-second scores of ``examples`` (one per (video, second), in order) as the scores-file contract."""
     out: dict[str, dict] = {}

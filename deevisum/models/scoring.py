@@ -29,8 +29,9 @@ from transformers.models.paligemma.processing_paligemma import IMAGE_TOKEN
 
 from deevisum.data.examples import ProcessedData
 from deevisum.data.prompts import prompts_for
+from deevisum.data.splits import runs
 from deevisum.models.tokenizer import ANSWERS
-from deevisum.models.vlm import load_vlm, model_modalities
+from deevisum.models.vlm import load_vlm, model_modalities, process_state
 
 ANSWER_POSITION = -1
 """Index (in the sequence dimension) of the position whose logits predict the answer."""
@@ -63,7 +64,7 @@ def build_batch(processor: PaliGemmaProcessor, prompts: Sequence[str], images: S
 
 def answer_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor], answer_ids: Sequence[int]) -> torch.Tensor:
     """(batch, 5) logits of the answer tokens at the answer position (differentiable)."""
-    out = model(**batch, logits_to_keep=1)
+    out = model(**batch, logits_to_keep=1, use_cache=False)  # no key/value cache: nothing is decoded after it
     return out.logits[:, ANSWER_POSITION, list(answer_ids)].float()
 
 
@@ -91,14 +92,24 @@ def score_examples(
     batch_size: int,
     desc: str = "scoring",
 ) -> np.ndarray:
-    """(n, 5) answer logits, one forward pass per batch."""
+    """(n, 5) answer logits, one forward pass per batch, on the model's device.
+
+    Under ``accelerate launch`` / ``torchrun`` each process scores a contiguous share of the rows
+    (``split_between_processes``) and every process gets all rows back, in order."""
+    from accelerate.utils import gather_object
+
     model.eval()
     answer_ids = answer_token_ids(processor.tokenizer)
-    out = []
-    for i in _batches(len(prompts), batch_size, desc):
-        batch = _on_device(build_batch(processor, prompts[i : i + batch_size], images[i : i + batch_size]), model)
-        out.append(answer_logits(model, batch, answer_ids).cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, len(ANSWERS)), np.float32)
+    state = process_state()
+    with state.split_between_processes(list(range(len(prompts)))) as mine:
+        start, stop = (mine[0], mine[-1] + 1) if mine else (0, 0)
+        out = [np.zeros((0, len(ANSWERS)), np.float32)]
+        for i in _batches(stop - start, batch_size, desc):
+            a, b = start + i, min(stop, start + i + batch_size)
+            batch = _on_device(build_batch(processor, prompts[a:b], images[a:b]), model)
+            out.append(answer_logits(model, batch, answer_ids).float().cpu().numpy())
+    logits = np.concatenate(out)
+    return np.concatenate(gather_object([logits])) if state.num_processes > 1 else logits
 
 
 def score_saved(model_dir: str | Path, data: ProcessedData, examples: Sequence[dict], batch_size: int, template: str,
@@ -108,6 +119,18 @@ def score_saved(model_dir: str | Path, data: ProcessedData, examples: Sequence[d
     prompts = prompts_for(examples, model_modalities(model_dir), template)
     logits = score_examples(model, processor, prompts, data.frames(examples), batch_size, desc=desc)
     return logits, answer_token_ids(processor.tokenizer)
+
+
+def score_runs(models: str | Path, data: ProcessedData, seed: int, batch_size: int, template: str) -> tuple[np.ndarray, list[dict]]:
+    """Answer logits on the test videos of every selected fold, each fold's by its own run of ``seed``
+    (``models/<run>``), and the examples they score (fold by fold)."""
+    logits, examples = [], []
+    for run in runs(data.splits_file, [seed]):
+        test = data.for_fold(run.fold).examples("test")
+        logits.append(score_saved(Path(models) / run.name, data, test, batch_size, template,
+                                  desc=f"scoring {Path(models).name} {run.name}")[0])
+        examples += test
+    return np.concatenate(logits), examples
 
 
 @torch.no_grad()

@@ -11,6 +11,7 @@ already contains them and a model's vocabulary size is ``len(tokenizer)``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
@@ -19,6 +20,11 @@ from transformers.models.paligemma.processing_paligemma import EXTRA_TOKENS, IMA
 ANSWERS: tuple[str, ...] = ("1", "2", "3", "4", "5")
 """The answer vocabulary: importance 1..5, one token each."""
 SPECIALS = {"pad_token": "<pad>", "eos_token": "<eos>", "bos_token": "<bos>", "unk_token": "<unk>"}
+
+
+def tokenizer_dir(tokenizers: str | Path, fold: int) -> Path:
+    """A fold's tokenizer in the tokenizers folder: trained on that fold's train + val prompts only."""
+    return Path(tokenizers) / f"fold{fold}"
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:

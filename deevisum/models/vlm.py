@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -106,8 +107,26 @@ def load_processor(path: str | Path) -> PaliGemmaProcessor:
     return PaliGemmaProcessor.from_pretrained(str(path))
 
 
-def _from_pretrained(source: str, quantize_4bit: bool, compute_dtype: str) -> PaliGemmaForConditionalGeneration:
-    kwargs: dict = {"dtype": getattr(torch, compute_dtype)}
+def process_state():
+    """accelerate's state of this process: one of several under ``accelerate launch`` or ``torchrun``
+    (on CPUs: with ``ACCELERATE_USE_CPU=true``, which ``Accelerator`` reads too), else the only one."""
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+
+
+def inference_device() -> torch.device:
+    """Where a loaded model runs: ``DEEVISUM_DEVICE`` if set, else this process's accelerator (its
+    GPU under ``accelerate launch``), else the CPU."""
+    if os.environ.get("DEEVISUM_DEVICE"):
+        return torch.device(os.environ["DEEVISUM_DEVICE"])
+    return process_state().device
+
+
+def _from_pretrained(source: str, quantize_4bit: bool, compute_dtype: str, device: torch.device) -> PaliGemmaForConditionalGeneration:
+    """Weights loaded straight onto ``device`` (``device_map``: 4-bit layers are quantised there)."""
+    kwargs: dict = {"dtype": getattr(torch, compute_dtype), "device_map": {"": device}}
     if quantize_4bit:
         kwargs["quantization_config"] = quantization_config(compute_dtype)
     return PaliGemmaForConditionalGeneration.from_pretrained(source, **kwargs)
@@ -159,7 +178,7 @@ def build_vlm(mp: ModelParams, tokenizer_dir: str | Path, image_size: int, seed:
         model = PaliGemmaForConditionalGeneration(tiny_config(mp, tokenizer, image_size))
     else:
         processor = load_processor(mp.source)
-        model = _from_pretrained(mp.source, mp.quantize_4bit, mp.compute_dtype)
+        model = _from_pretrained(mp.source, mp.quantize_4bit, mp.compute_dtype, inference_device())
     if mp.lora_r > 0:
         model = apply_lora(model, mp)
     return model, processor
@@ -183,21 +202,23 @@ def save_vlm(model, processor: PaliGemmaProcessor, out_dir: str | Path, mp: Mode
     processor.save_pretrained(str(out_dir))
 
 
-def load_vlm(path: str | Path):
-    """``(model, processor)`` from a directory written by ``save_vlm`` (or a downloaded PaliGemma)."""
+def load_vlm(path: str | Path, device: torch.device | str | None = None):
+    """``(model, processor)`` from a directory written by ``save_vlm`` (or a downloaded PaliGemma),
+    the model on ``device`` (default :func:`inference_device`)."""
     path = Path(path)
+    device = torch.device(device) if device is not None else inference_device()
     if not (path / "config.json").is_file() and not (path / BASE_FILE).is_file():
         raise InputError(path, "not a saved model directory (run the stage that trains it first)")
     base_file = path / BASE_FILE
     if base_file.is_file():
         base = json.loads(base_file.read_text(encoding="utf-8"))
-        model = _from_pretrained(base["source"], base["quantize_4bit"], base["compute_dtype"])
+        model = _from_pretrained(base["source"], base["quantize_4bit"], base["compute_dtype"], device)
         from peft import PeftModel
 
         with _peft_quietly():
             model = PeftModel.from_pretrained(model, str(path))
     else:
-        model = PaliGemmaForConditionalGeneration.from_pretrained(str(path))
+        model = PaliGemmaForConditionalGeneration.from_pretrained(str(path)).to(device)
     return model.eval(), load_processor(path)
 
 

@@ -215,7 +215,7 @@ def _plan_events(
     The first kind is dealt by video index, so even a few very short videos show every kind.
     """
     seg = p.segment_seconds
-    n_segments = math.ceil(n_seconds / seg)
+    n_segments = n_seconds // seg
     others = [c for c in itertools.product(COLOURS, OBJECTS) if c != target]
     kinds = [first, *rng.permutation([k for k in KINDS if k != first])]
     flash_sounds: list[bool] = []
