@@ -413,9 +413,9 @@ class EEParams(_Section):
     sweep: list[float] = field(default_factory=lambda: [0.5, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 1.01])
     """Thresholds of the quality-vs-speedup curve (plots/ee_sweep.csv), dense near 1 where confident
     exits are told apart; > 1 is full depth."""
-    batch_size: int = bounded(64, ge=1)
+    batch_size: int = bounded(128, ge=1)
     """Rows per decoder pass when caching exit states and scoring (timing depends on it)."""
-    timing_repeats: int = bounded(3, ge=1)
+    timing_repeats: int = bounded(2, ge=1)
     """Timing rounds (after one warm-up pass); each round times every setting once, in turn."""
     timing_threads: int = bounded(1, ge=0)
     """torch intra-op threads in the evaluate stage; 0 = torch's default. On a shared machine 1

@@ -13,7 +13,7 @@ import pytest
 import torch
 from tiny_vlm import tiny_model
 
-from deevisum.models.scoring import _on_device, build_batch, score_examples
+from deevisum.models.scoring import on_model_device, build_batch, score_examples
 from deevisum.models.tokenizer import train_tokenizer
 from deevisum.models.vlm import build_vlm, inference_device, load_vlm, save_vlm
 
@@ -52,7 +52,7 @@ def test_every_tensor_of_a_batch_reaches_the_models_device(saved) -> None:
     model_dir, prompts, images = saved
     model, processor = load_vlm(model_dir)
     batch = build_batch(processor, prompts[:4], images[:4])
-    on_meta = _on_device(batch, model.to("meta"))
+    on_meta = on_model_device(batch, model.to("meta"))
     assert set(batch) == set(on_meta) and all(t.device.type == "meta" for t in on_meta.values())
 
 

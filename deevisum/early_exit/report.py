@@ -5,8 +5,8 @@ For every run (fold x seed) the student scores its fold's test videos. What earl
 only decides which exit's answer a row takes, so the answers, layers, agreement with full
 depth and quality of any threshold follow without re-running the model (the runner's real
 row removal gives the same answers: ``max_abs_logit_diff_runner_vs_states`` checks it on every
-timed setting). What it *costs* is wall time: full depth, the scoring stage's forward and each
-threshold are timed in the same process on the same batches (:mod:`deevisum.early_exit.timing`).
+timed setting). What it *costs* is wall time: full depth and each threshold are timed in the
+same process on the same batches (:mod:`deevisum.early_exit.timing`).
 
 The operating threshold comes from the validation rows saved with each run's heads
 (:func:`deevisum.early_exit.calibration.calibrate`), or from ``ee.threshold`` when it is set.
@@ -201,7 +201,6 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
         "disagreeing_rows_by_exit": {str(layer): int((~a).sum()) for layer, a in zip(exit_layers, agree_by_exit)},
         "full_depth": {**full, "seconds_per_segment": full_pass.seconds_per_segment,
                        "max_abs_logit_diff_vs_scoring": float((full_pass.logits - scoring.logits).abs().max())},
-        "scoring_forward_seconds_per_segment": scoring.seconds_per_segment,
         "depth": depth,
         "exit_layers": exit_layers,
         "n_segments": len(examples),

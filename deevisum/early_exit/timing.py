@@ -1,13 +1,14 @@
 """Early-exit evaluation: scores, F1 and wall time at thresholds against full depth, in one run.
 
 Speed is only meaningful when both sides are timed in the same process on the same batches, so
-every setting (full depth, each threshold, the scoring stage's own forward) runs over the same
-pre-built batches: one warm-up pass of the first setting (allocator, first-call costs), then
-``repeats`` rounds in which every setting is timed once, in turn (round-robin, so load from
-other processes hits all settings alike). The
-speedup is the median over rounds of the paired ratio full / early exit (robust to slow drift),
-and also the ratio of the fastest passes (robust to spikes: load only ever adds time). Input preprocessing (PIL, tokenisation) is identical for
-all settings and is done once, outside the timings.
+every setting (full depth, each threshold) runs over the same pre-built batches: one warm-up
+pass of the first setting (allocator, first-call costs), then ``repeats`` rounds in which every
+setting is timed once, in turn (round-robin, so load from other processes hits all settings
+alike). The speedup is the median over rounds of the paired ratio full / early exit (robust to
+slow drift), and also the ratio of the fastest passes (robust to spikes: load only ever adds
+time). Input preprocessing (PIL, tokenisation) is identical for all settings and is done once,
+outside the timings. The scoring stage's own forward runs once, untimed: the full-depth runner
+must give its logits.
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ import torch
 from transformers import PaliGemmaProcessor
 
 from deevisum.early_exit.runner import EarlyExitRunner
-from deevisum.models.scoring import answer_logits, build_batch
+from deevisum.models.scoring import on_model_device, answer_logits, build_batch
 
 FULL = "full"
 """Key of the full-depth run of the early-exit runner (no heads evaluated)."""
-WALL_TIME_FIELDS = ("seconds_per_segment", "speedup", "speedup_fastest", "scoring_forward_seconds_per_segment")
+WALL_TIME_FIELDS = ("seconds_per_segment", "speedup", "speedup_fastest")
 """Report fields that are wall-time measurements: the only ones that differ between two runs on the same inputs."""
 SCORING = "scoring"
-"""Key of the scoring stage's own forward (``scoring.answer_logits``), the pipeline's full-depth path."""
+"""Key of the scoring stage's own forward (``scoring.answer_logits``), the pipeline's full-depth path (untimed)."""
 
 
 @dataclass
@@ -75,28 +76,22 @@ def timed_settings(
     runner: EarlyExitRunner, batches: Sequence[Mapping[str, torch.Tensor]], thresholds: Sequence[float], measure: str,
     repeats: int,
 ) -> dict[Hashable, TimedPass]:
-    """TimedPass per threshold (shared by every exit, on confidence ``measure``), for ``FULL`` (runner
-    without exits) and ``SCORING`` (the model's forward)."""
-    answer_ids = runner.answer_ids.tolist()
+    """TimedPass per threshold (shared by every exit, on confidence ``measure``) and for ``FULL`` (runner
+    without exits), timed; plus ``SCORING`` (the model's own forward), run once untimed as the
+    reference the full-depth runner must equal."""
     n_exits = len(runner.heads.config.exit_layers) if runner.heads is not None else 0
 
     def ee(threshold: float | None) -> Callable[[], list]:
         per_exit = None if threshold is None else [threshold] * n_exits
         return lambda: [runner.run(b, thresholds=per_exit, measure=measure) for b in batches]
 
-    @torch.no_grad()
-    def scoring() -> list:
-        return [answer_logits(runner.model, dict(b), answer_ids) for b in batches]
-
-    fns: dict[Hashable, Callable[[], list]] = {FULL: ee(None), SCORING: scoring, **{t: ee(t) for t in thresholds}}
-    out = {}
-    for key, (results, times) in interleaved_timing(fns, repeats).items():
-        if key == SCORING:
-            logits = torch.cat(results).cpu()
-            n = len(logits)
-            out[key] = TimedPass(logits, torch.full((n,), runner.depth), torch.full((n,), float("nan")), times)
-        else:
-            out[key] = TimedPass(*(torch.cat([getattr(r, f) for r in results]) for f in ("logits", "layers", "confidence")), times)
+    fns: dict[Hashable, Callable[[], list]] = {FULL: ee(None), **{t: ee(t) for t in thresholds}}
+    out = {key: TimedPass(*(torch.cat([getattr(r, f) for r in results]) for f in ("logits", "layers", "confidence")), times)
+           for key, (results, times) in interleaved_timing(fns, repeats).items()}
+    with torch.no_grad():
+        logits = torch.cat([answer_logits(runner.model, on_model_device(dict(b), runner.model), runner.answer_ids.tolist()).cpu()
+                            for b in batches])
+    out[SCORING] = TimedPass(logits, torch.full((len(logits),), runner.depth), torch.full((len(logits),), float("nan")), [])
     return out
 
 

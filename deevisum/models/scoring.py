@@ -78,7 +78,7 @@ def _batches(n: int, batch_size: int, desc: str):
     return tqdm(range(0, n, batch_size), desc=desc, unit="batch", leave=False)
 
 
-def _on_device(batch: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
+def on_model_device(batch: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
     device = next(model.parameters()).device
     return {k: v.to(device) for k, v in batch.items()}
 
@@ -106,7 +106,7 @@ def score_examples(
         out = [np.zeros((0, len(ANSWERS)), np.float32)]
         for i in _batches(stop - start, batch_size, desc):
             a, b = start + i, min(stop, start + i + batch_size)
-            batch = _on_device(build_batch(processor, prompts[a:b], images[a:b]), model)
+            batch = on_model_device(build_batch(processor, prompts[a:b], images[a:b]), model)
             out.append(answer_logits(model, batch, answer_ids).float().cpu().numpy())
     logits = np.concatenate(out)
     return np.concatenate(gather_object([logits])) if state.num_processes > 1 else logits
@@ -148,7 +148,7 @@ def generate_answers(
     for i in _batches(len(prompts), batch_size, "generate"):
         batch = build_batch(processor, prompts[i : i + batch_size], images[i : i + batch_size])
         batch.pop("position_ids")  # generate() derives the same ones from attention_mask
-        batch = _on_device(batch, model)
+        batch = on_model_device(batch, model)
         out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
         new = out[:, batch["input_ids"].shape[1] :]
         answers += [t.strip() for t in processor.tokenizer.batch_decode(new, skip_special_tokens=True)]
