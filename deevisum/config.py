@@ -376,7 +376,7 @@ class ExitTrainParams(_Section):
 
     _section = "ee.train"
     seed: int = bounded(0, ge=0)
-    epochs: int = bounded(30, ge=1)
+    epochs: int = bounded(60, ge=1)
     lr: float = bounded(0.003, gt=0)
     batch_size: int = bounded(64, ge=1)
     """Mini-batch of cached exit states per optimiser step."""
@@ -384,7 +384,7 @@ class ExitTrainParams(_Section):
     """Size of the head vector p_i that the prototypes are compared with."""
     n_prototypes: int = bounded(1, ge=1)
     """Prototypes q per exit; gamma is the best cosine over them."""
-    kd_weight: float = bounded(5.0, ge=0)
+    kd_weight: float = bounded(20.0, ge=0)
     """Weight of KL(student final answer distribution || head) next to CE on the labels."""
 
 
@@ -404,7 +404,7 @@ class EEParams(_Section):
     one Learn-then-Test certifies on the validation videos (deevisum.early_exit.calibration)."""
     delta: float = bounded(0.1, gt=0, lt=1)
     """The certificate holds with probability >= 1 - delta over validation draws."""
-    score_tolerance: float | None = bounded(0.25, ge=0)
+    score_tolerance: float | None = bounded(0.1, ge=0)
     """An exit agrees only if its expected score is also within this of full depth's (1..5 scale);
     null: the same most likely answer suffices."""
     threshold: float | None = None

@@ -25,7 +25,7 @@ from deevisum.data.wav import write_wav
 from deevisum.evaluation.wer import corpus_wer, edit_distance, normalise
 from deevisum.io import BadInputReport, InputError
 
-SEGMENT_KEYS = {"start", "end", "text", "no_speech_prob", "avg_logprob", "words"}
+SEGMENT_KEYS = {"start", "end", "text", "no_speech_prob", "avg_logprob", "compression_ratio", "words"}
 SR = 16000
 
 

@@ -125,7 +125,6 @@ def train_step(model: torch.nn.Module, processor: PaliGemmaProcessor, prompts: S
     targets = torch.zeros(len(prompts), len(ANSWERS))
     targets[:, len(ANSWERS) // 2] = 1.0
     batch["answer_targets"] = targets.to(device)
-    batch["use_cache"] = False  # what transformers does under gradient checkpointing, without its notice
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     model.train()
     _sync(device)
