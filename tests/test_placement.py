@@ -13,7 +13,7 @@ import pytest
 import torch
 from tiny_vlm import tiny_model
 
-from deevisum.models.scoring import on_model_device, build_batch, score_examples
+from deevisum.models.scoring import build_batch, on_model_device, score_examples
 from deevisum.models.tokenizer import train_tokenizer
 from deevisum.models.vlm import build_vlm, inference_device, load_vlm, save_vlm
 

@@ -95,17 +95,17 @@ def calibrate(confidence: np.ndarray, agree: np.ndarray, target_agreement: float
     """
     n = confidence.shape[1]
     epsilon = 1 - target_agreement
-    chosen, p_chosen = NEVER, float("nan")
+    chosen, p_chosen, k = NEVER, float("nan"), 0
     for lam in GRID:
-        p = float(binom.cdf(disagreements(confidence, agree, lam), n, epsilon)) if n else 1.0
+        wrong = disagreements(confidence, agree, lam)
+        p = float(binom.cdf(wrong, n, epsilon)) if n else 1.0
         if p > delta:
             break
-        chosen, p_chosen = lam, p
+        chosen, p_chosen, k = lam, p, wrong
     if chosen == NEVER:
         reason = (f"no threshold certified: {n} validation rows cannot show agreement >= {target_agreement} "
                   f"with confidence {1 - delta:g} even for the most confident exits; every row runs to full depth")
         return Calibration(NEVER, target_agreement, delta, n, 1.0, 0.0, float("nan"), reason)
     leave = first_exit(confidence, chosen) >= 0
-    k = disagreements(confidence, agree, chosen)
     return Calibration(chosen, target_agreement, delta, n, 1 - k / max(n, 1), float(leave.mean()), p_chosen,
                        f"smallest threshold of the fixed sequence whose risk test rejects at delta={delta:g}")

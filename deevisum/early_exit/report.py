@@ -63,6 +63,9 @@ class RunOutputs:
 
     run: Run
     examples: list[dict]
+    exit_layers: list[int]
+    depth: int
+    """Decoder layers of the student."""
     exit_logits: torch.Tensor
     """(n_exits, N, n_answers)."""
     confidence: dict[str, np.ndarray]
@@ -97,13 +100,15 @@ def run_outputs(student_dir: Path, exits_dir: Path, data: ProcessedData, run: Ru
     exit_logits = torch.stack([o[0].float().cpu() for o in outs])
     confidence = {m: np.stack([o[1][m].float().cpu().numpy() for o in outs]) for m in CONFIDENCES}
     # thresholds at which every row leaves at the same exit run exactly the same computation: timed once
-    patterns: dict[bytes, float] = {}
+    pattern = {t: first_exit(confidence[p.ee.confidence], t).tobytes() for t in thresholds}
+    first_with = {}
     for t in thresholds:
-        patterns.setdefault(first_exit(confidence[p.ee.confidence], t).tobytes(), t)
-    timed = timed_settings(runner, batches, sorted(patterns.values()), p.ee.confidence, p.ee.timing_repeats)
+        first_with.setdefault(pattern[t], t)
+    timed = timed_settings(runner, batches, sorted(first_with.values()), p.ee.confidence, p.ee.timing_repeats)
     for t in thresholds:
-        timed[t] = timed[patterns[first_exit(confidence[p.ee.confidence], t).tobytes()]]
-    return RunOutputs(run, examples, exit_logits, confidence, torch.cat(finals), calibration, timed)
+        timed[t] = timed[first_with[pattern[t]]]
+    return RunOutputs(run, examples, list(heads.config.exit_layers), runner.depth, exit_logits, confidence,
+                      torch.cat(finals), calibration, timed)
 
 
 def exited(o: RunOutputs, threshold: float, measure: str, depth: int, exit_layers: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,21 +139,19 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
         thresholds = sorted({*p.ee.sweep, *([chosen] if chosen != NEVER else [])})
         outputs.append(run_outputs(Path(students) / run.name, Path(exits) / run.name, data.for_fold(run.fold), run,
                                    cal, thresholds, p))
-    heads = load_exit_heads(Path(exits) / outputs[0].run.name)
-    exit_layers = heads.config.exit_layers
-    depth = int(outputs[0].timed[FULL].layers.max())
+    exit_layers, depth = outputs[0].exit_layers, outputs[0].depth
     examples = [e for o in outputs for e in o.examples]
     rates = data.rates(examples)
     shots = evaluation_shots(p.evaluate, data.frames_file, sorted(rates))
     bad = BadInputReport(p.data.on_error)
+    by_seed: dict[int, list[int]] = {}  # each seed's rows of the pooled test rows
+    start = 0
+    for o in outputs:
+        by_seed.setdefault(o.run.seed, []).extend(range(start, start + len(o.examples)))
+        start += len(o.examples)
 
     def quality(logits: torch.Tensor, record_bad: bool = False) -> dict[str, float]:
         """F1/tau/rho of the pooled per-second expected scores, each seed's runs evaluated apart, then averaged."""
-        by_seed: dict[int, list[int]] = {}
-        start = 0
-        for o in outputs:
-            by_seed.setdefault(o.run.seed, []).extend(range(start, start + len(o.examples)))
-            start += len(o.examples)
         reports = [evaluate_scores(scores_file(expected_score(logits[rows]), [examples[i] for i in rows], rates), bench,
                                    p.evaluate, shots, source=data.examples_file,
                                    bad=bad if record_bad else BadInputReport(p.data.on_error), with_baselines=False)
@@ -157,6 +160,7 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
 
     full_logits = torch.cat([o.full_logits for o in outputs])
     full = quality(full_logits, record_bad=True)
+    full_pass = TimedPass.concat([o.timed[FULL] for o in outputs])
 
     def setting(threshold: float, per_run: Sequence[float] | None = None) -> tuple[dict[str, Any], torch.Tensor]:
         """Quality, agreement and layers at one threshold (or at each run's own, ``per_run``), and the layers per row."""
@@ -170,14 +174,13 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
         timed = [o.timed.get(FULL if t == NEVER else t) for o, t in zip(outputs, per_run or [threshold] * len(outputs))]
         if all(t is not None for t in timed):
             ee_pass = TimedPass.concat(timed)
-            row |= speed_summary(ee_pass, TimedPass.concat([o.timed[FULL] for o in outputs]))
+            row |= speed_summary(ee_pass, full_pass)
             row["max_abs_logit_diff_runner_vs_states"] = float((ee_pass.logits - logits).abs().max())
         return row, layers
 
     sweep = [setting(t)[0] for t in sorted(set(p.ee.sweep))]
     per_run = [p.ee.threshold if manual else o.calibration.threshold for o in outputs]
     point, layers = setting(per_run[0] if len(set(per_run)) == 1 else float("nan"), per_run)
-    full_pass = TimedPass.concat([o.timed[FULL] for o in outputs])
     scoring = TimedPass.concat([o.timed[SCORING] for o in outputs])
     agree_by_exit = [np.concatenate([agrees(o.exit_logits[i], o.full_logits, p.ee.score_tolerance).numpy() for o in outputs])
                      for i in range(len(exit_layers))]

@@ -24,7 +24,7 @@ import torch
 from transformers import PaliGemmaProcessor
 
 from deevisum.early_exit.runner import EarlyExitRunner
-from deevisum.models.scoring import on_model_device, answer_logits, build_batch
+from deevisum.models.scoring import answer_logits, build_batch, on_model_device
 
 FULL = "full"
 """Key of the full-depth run of the early-exit runner (no heads evaluated)."""
