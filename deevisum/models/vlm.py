@@ -47,6 +47,9 @@ LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_p
 BASE_FILE = "deevisum_base.json"
 PROMPT_FILE = "prompt.json"
 """Which modalities the model's prompts carried in training (``data.prompts.MODALITY_FIELDS``)."""
+ATTENTION = {"text_config": "eager"}
+"""Gemma2's attention logit soft-capping runs only in eager attention: transformers 5.24 picks eager for it by
+itself, 5.17 (the GPU machine's) would pick sdpa and drop the capping. SigLIP keeps the default (sdpa)."""
 
 
 def make_processor(tokenizer: PreTrainedTokenizerBase, image_size: int, patch_size: int) -> PaliGemmaProcessor:
@@ -126,7 +129,7 @@ def inference_device() -> torch.device:
 
 def _from_pretrained(source: str, quantize_4bit: bool, compute_dtype: str, device: torch.device) -> PaliGemmaForConditionalGeneration:
     """Weights loaded straight onto ``device`` (``device_map``: 4-bit layers are quantised there)."""
-    kwargs: dict = {"dtype": getattr(torch, compute_dtype), "device_map": {"": device}}
+    kwargs: dict = {"dtype": getattr(torch, compute_dtype), "device_map": {"": device}, "attn_implementation": ATTENTION}
     if quantize_4bit:
         kwargs["quantization_config"] = quantization_config(compute_dtype)
     return PaliGemmaForConditionalGeneration.from_pretrained(source, **kwargs)
@@ -175,7 +178,8 @@ def build_vlm(mp: ModelParams, tokenizer_dir: str | Path, image_size: int, seed:
         tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
         processor = make_processor(tokenizer, image_size, mp.patch_size)
         torch.manual_seed(seed)
-        model = PaliGemmaForConditionalGeneration(tiny_config(mp, tokenizer, image_size))
+        model = PaliGemmaForConditionalGeneration._from_config(tiny_config(mp, tokenizer, image_size),
+                                                               attn_implementation=ATTENTION)
     else:
         processor = load_processor(mp.source)
         model = _from_pretrained(mp.source, mp.quantize_4bit, mp.compute_dtype, inference_device())
@@ -218,7 +222,7 @@ def load_vlm(path: str | Path, device: torch.device | str | None = None):
         with _peft_quietly():
             model = PeftModel.from_pretrained(model, str(path))
     else:
-        model = PaliGemmaForConditionalGeneration.from_pretrained(str(path)).to(device)
+        model = PaliGemmaForConditionalGeneration.from_pretrained(str(path), attn_implementation=ATTENTION).to(device)
     return model.eval(), load_processor(path)
 
 

@@ -30,7 +30,7 @@ from deevisum.early_exit.runner import EarlyExitRunner
 from deevisum.early_exit.timing import interleaved_timing
 from deevisum.models.scoring import answer_logits, answer_token_ids, build_batch
 from deevisum.models.tokenizer import ANSWERS, train_tokenizer
-from deevisum.models.vlm import apply_lora, build_vlm, make_processor, save_vlm
+from deevisum.models.vlm import ATTENTION, apply_lora, build_vlm, make_processor, save_vlm
 from deevisum.scale.architectures import (
     GEMMA2,
     PALIGEMMA2_VOCAB,
@@ -103,7 +103,7 @@ def build_model(decoder: Gemma2Size, sizes: Sizes, processor: PaliGemmaProcessor
     config = model_config(decoder, sizes, processor)
     torch.manual_seed(seed)
     with torch.device(device):
-        model = PaliGemmaForConditionalGeneration._from_config(config, dtype=dtype)
+        model = PaliGemmaForConditionalGeneration._from_config(config, dtype=dtype, attn_implementation=ATTENTION)
     return model.eval()
 
 
