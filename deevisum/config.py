@@ -23,12 +23,14 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
 
+from deevisum.io import InputError, one_line, read_text, short_repr
+
 
 class ParamsError(ValueError):
-    """A bad param: ``params: <dotted key> = <value>: <what is allowed>``."""
+    """A bad param: ``params: <dotted key> = <value>: <what is allowed>`` (the value cut to 200 characters)."""
 
     def __init__(self, key: str, value: Any, reason: str) -> None:
-        super().__init__(f"params: {key} = {value!r}: {reason}")
+        super().__init__(f"params: {key} = {short_repr(value)}: {reason}")
         self.key, self.value, self.reason = key, value, reason
 
 
@@ -407,7 +409,7 @@ class EEParams(_Section):
     score_tolerance: float | None = bounded(0.1, ge=0)
     """An exit agrees only if its expected score is also within this of full depth's (1..5 scale);
     null: the same most likely answer suffices."""
-    threshold: float | None = None
+    threshold: float | None = bounded(None, ge=0)
     """Manual override: one threshold for every exit, used instead of the calibrated one
     (``dvc exp run -S ee.threshold=0.9``; > 1: never exit). null: calibrate on validation."""
     sweep: list[float] = field(default_factory=lambda: [0.5, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 1.01])
@@ -532,8 +534,11 @@ def _build(cls: type[_S], raw: Any, where: str) -> _S:
 
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Load and validate the whole params file."""
-    with open(path, encoding="utf-8") as f:
-        raw = yaml.safe_load(f)
+    text = read_text(path, "params file not found")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise InputError(path, f"not valid YAML ({one_line(e, 300)})") from None
     return _build(Params, raw, "")
 
 

@@ -43,9 +43,15 @@ def unit_starts(frames_per_unit: Fraction, n: int) -> np.ndarray:
 
 
 def second_bounds(rate: Fraction, n_frames: int, n_seconds: int | None = None) -> np.ndarray:
-    """Frame boundaries of seconds 0..n_seconds (default: all of a video), clipped to ``n_frames``."""
+    """Frame boundaries of seconds 0..n_seconds (default: all of a video), clipped to ``n_frames``.
+
+    A rate with a large numerator (a float's exact binary value: 29.97 is p/2^48) would overflow int64
+    in i x p after about a thousand units; those bounds are computed with Python's integers."""
     n = n_units(n_frames, rate) if n_seconds is None else n_seconds
-    return np.minimum(unit_starts(rate, n), n_frames)
+    p, q = rate.numerator, rate.denominator
+    if n * p < 2**63:
+        return np.minimum(unit_starts(rate, n), n_frames)
+    return np.array([min(i * p // q, n_frames) for i in range(n + 1)], dtype=np.int64)
 
 
 def frames_at_seconds(seconds: np.ndarray, rate: Fraction) -> np.ndarray:

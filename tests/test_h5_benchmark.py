@@ -196,18 +196,19 @@ def test_export_h5_writes_the_processed_dataset(tmp_path, capsys):
     shots = evaluation_shots(params, frames, ["v0"])
     v = videos["video_1"]
     ctx = build_context("v0", bench, params, shots)
-    assert v.picks.tolist() == list(range(0, 120, 4)) and v.features.shape == (30, 72)
+    assert v.picks.tolist() == list(range(2, 120, 4)) and v.features.shape == (30, 72)  # the frames the features are of
     np.testing.assert_array_equal(v.shots, shots["v0"])
     np.testing.assert_array_equal(v.user_summary, ctx.references)
     gt = bench.videos["v0"].gt_score[v.picks]
     np.testing.assert_allclose(v.gtscore, (gt - gt.min()) / (gt.max() - gt.min()), rtol=1e-6)
     assert read_split_file(out.with_suffix(".splits.json")) == [Split(["video_1", "video_2"], ["video_3"]),
                                                                 Split(["video_3", "video_2"], ["video_1"])]
-    # the exported file scores per-second predictions exactly as the project's evaluator does (same F1)
+    # the exported file scores per-second predictions, given per frame, exactly as the project's evaluator does
+    # (same F1; per step they would hold from each mid-second pick, half a second later)
     rng = np.random.default_rng(1)
     per_second = {vid: rng.random(30).tolist() for vid in ("v0", "v1", "v3")}
     preds = tmp_path / "preds.json"
-    preds.write_text(json.dumps({key: per_second[v.video_name] for key, v in videos.items()}))
+    preds.write_text(json.dumps({key: np.repeat(per_second[v.video_name], 4).tolist() for key, v in videos.items()}))
     report = tmp_path / "report.json"
     assert main(["evaluate", str(preds), "--h5", str(out), "--split-file", str(out.with_suffix(".splits.json")),
                  "--dataset", "tvsum", "-o", str(report)]) == 0

@@ -1,14 +1,22 @@
 """The ``deevisum`` console script: one argparse subcommand per tool.
 
 Each subcommand's module provides ``add_arguments(parser)`` (which sets ``func``) and keeps its
-logic out of this file; adding a command is one entry in ``COMMANDS``.
+logic out of this file; adding a command is one entry in ``COMMANDS``. A command's errors end here:
+a bad file or value (InputError, ParamsError, OSError, ValueError) is one line on stderr and exit
+status 1; bad arguments are argparse's usage error, status 2. Command modules import only what
+parsing and checking need, so a missing input is answered before torch is ever imported.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import math
+import sys
 from collections.abc import Sequence
+
+from deevisum.config import ParamsError
+from deevisum.io import InputError, install_cleanup, one_line
 
 COMMANDS = {
     "evaluate": ("deevisum.evaluation.command", "score importance predictions against TVSum/SumMe annotations"),
@@ -27,9 +35,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def fraction(text: str) -> float:
+    """argparse type of a summary budget: a fraction in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction in (0, 1]")
+    return value
+
+
+def threshold(text: str) -> float:
+    """argparse type of an early-exit threshold: a confidence >= 0 (confidences lie in [0, 1]: 0 always
+    exits at the first head, above 1 never exits)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a threshold >= 0")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    restore_signals = install_cleanup()
+    try:
+        return int(args.func(args) or 0)
+    except (InputError, OSError, ValueError) as e:
+        where = f"{args.params}: " if isinstance(e, ParamsError) and getattr(args, "params", None) else ""
+        print(f"deevisum {args.command}: error: {where}{one_line(e)}", file=sys.stderr)
+        return 1
+    finally:
+        restore_signals()
 
 
 if __name__ == "__main__":

@@ -7,11 +7,9 @@ never leaves a partial summary behind; the output path is checked before any exp
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from deevisum.io import InputError, atomic_path, write_json
+from deevisum.io import InputError, atomic_path, check_output_path, ffmpeg_path, temp_dir, write_json
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
 """Containers the summary can be written to (H.264 video + AAC audio fit all three)."""
@@ -79,22 +77,15 @@ def report_paths(output: str | Path) -> tuple[Path, Path]:
     return output.with_suffix(".png"), output.with_suffix(".json")
 
 
-def check_output(output: str | Path, source: str | Path) -> Path:
-    """Refuse an output we could not write, before any expensive work starts."""
+def check_output(output: str | Path, inputs: Iterable[str | Path | None]) -> Path:
+    """Refuse, before any expensive work, a summary format we cannot write or any of the three outputs
+    (video, PNG, JSON) that would be a directory, overwrite one of ``inputs`` or cannot be written."""
     output = Path(output)
     if output.suffix.lower() not in VIDEO_SUFFIXES:
         raise InputError(output, f"unsupported summary format {output.suffix!r} (use one of {', '.join(VIDEO_SUFFIXES)})")
-    if output.exists() and output.resolve() == Path(source).resolve():
-        raise InputError(output, "the summary would overwrite the input video")
-    if output.is_dir():
-        raise InputError(output, "is a directory")
-    parent = output.parent
-    while not parent.exists():  # atomic_path creates missing folders: the first existing one must be writable
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(output, f"{parent} is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(output, f"directory {parent} is not writable")
+    inputs = list(inputs)
+    for path in (output, *report_paths(output)):
+        check_output_path(path, inputs)
     return output
 
 
@@ -137,9 +128,9 @@ def _cut_run(source: str | Path, run: tuple[int, int], times: np.ndarray, dest: 
     """Frames [a, b) of ``source`` alone, encoded, starting at time 0 (see :func:`cut_video`)."""
     a, b = run
     seek = ["-ss", f"{(times[a - 1] + times[a]) / 2:.6f}"] if a > 0 else []
-    _ffmpeg([*seek, "-i", source, "-map", "0:v:0", "-frames:v", str(b - a), "-fps_mode", "passthrough",
+    _ffmpeg([*seek, "-i", ffmpeg_path(source), "-map", "0:v:0", "-frames:v", str(b - a), "-fps_mode", "passthrough",
              "-vf", "setpts=PTS-STARTPTS,pad=ceil(iw/2)*2:ceil(ih/2)*2",  # yuv420p H.264 needs even sizes
-             "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", X264_PRESET, "-f", "nut", dest], source)
+             "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", X264_PRESET, "-f", "nut", ffmpeg_path(dest)], source)
 
 
 def _cut_audio(source: str | Path, spans: Sequence[tuple[float, float]], dest: Path) -> None:
@@ -149,7 +140,12 @@ def _cut_audio(source: str | Path, spans: Sequence[tuple[float, float]], dest: P
     (an hour's summary of a decoded AAC tone: 11 s -> 3.5 s); AAC keeps less than 16 bits anyway.
     """
     af = f"aselect='{_inside('t', spans)}',asetpts=N/SR/TB,aformat=sample_fmts=s16"
-    _ffmpeg(["-i", source, "-map", "0:a:0", "-af", af, "-c:a", "aac", "-f", "mp4", dest], source)
+    _ffmpeg(["-i", ffmpeg_path(source), "-map", "0:a:0", "-af", af, "-c:a", "aac", "-f", "mp4", ffmpeg_path(dest)], source)
+
+
+def _quoted(path: Path) -> str:
+    """An absolute path inside single quotes of ffmpeg's concat listing (a quote is closed, escaped, reopened)."""
+    return ffmpeg_path(path).replace("'", "'\\''")
 
 
 def cut_video(source: str | Path, frames: Sequence[tuple[int, int]], times: np.ndarray, dest: str | Path, has_audio: bool) -> None:
@@ -169,21 +165,21 @@ def cut_video(source: str | Path, frames: Sequence[tuple[int, int]], times: np.n
     if not frames:
         raise ValueError("no segments to cut")
     runs = _runs(frames)
-    with tempfile.TemporaryDirectory(prefix="deevisum-cut-") as tmp:
-        parts = [Path(tmp) / f"run{k}.nut" for k in range(len(runs))]
-        audio = Path(tmp) / "audio.m4a"
+    with temp_dir("cut") as tmp:
+        parts = [tmp / f"run{k}.nut" for k in range(len(runs))]
+        audio = tmp / "audio.m4a"
         with ThreadPoolExecutor(CUT_WORKERS) as pool:
             jobs = [pool.submit(_cut_audio, source, [(round(float(times[a]), 6), round(float(times[b]), 6)) for a, b in runs],
                                 audio)] if has_audio else []
             jobs += [pool.submit(_cut_run, source, run, times, part) for run, part in zip(runs, parts)]
             for job in jobs:
                 job.result()
-        listing = Path(tmp) / "runs.txt"
-        listing.write_text("".join(f"file '{part}'\nduration {times[b] - times[a]:.6f}\n" for part, (a, b) in zip(parts, runs)),
+        listing = tmp / "runs.txt"
+        listing.write_text("".join(f"file '{_quoted(part)}'\nduration {times[b] - times[a]:.6f}\n" for part, (a, b) in zip(parts, runs)),
                            encoding="utf-8")
-        sound = (["-i", audio], ["-map", "1:a"]) if has_audio else ([], [])
-        _ffmpeg(["-f", "concat", "-safe", "0", "-i", listing, *sound[0], "-map", "0:v", *sound[1], "-c", "copy",
-                 "-movflags", "+faststart", dest], source)
+        sound = (["-i", ffmpeg_path(audio)], ["-map", "1:a"]) if has_audio else ([], [])
+        _ffmpeg(["-f", "concat", "-safe", "0", "-i", ffmpeg_path(listing), *sound[0], "-map", "0:v", *sound[1], "-c", "copy",
+                 "-movflags", "+faststart", ffmpeg_path(dest)], source)
 
 
 def plot_timeline(result: SummaryResult, dest: str | Path, title: str) -> None:
@@ -203,7 +199,7 @@ def plot_timeline(result: SummaryResult, dest: str | Path, title: str) -> None:
         ax.set_ylim(0.8, 5.2)  # the answer scale 1..5, so flat scores do not look like big swings
         ax.set_xlabel("time (s)")
         ax.set_ylabel("score")
-        ax.set_title(f"{title}: {result.summary_seconds:.1f} s of {result.duration:.1f} s")
+        ax.set_title(f"{title}: {result.summary_seconds:.1f} s of {result.duration:.1f} s", parse_math=False)  # "$" is text
         ax.legend(loc="upper right", fontsize="small")
         fig.tight_layout()
         fig.savefig(dest, format="png", dpi=100)

@@ -2,13 +2,29 @@
 
 ``dvc.yaml`` is the one place that names the pipeline's files (its ``vars: paths``): each stage's
 ``cmd`` passes the paths it reads and writes, and declares the same ones as deps and outs.
+Parsing them also sets up the clean-up of temporary paths (:func:`deevisum.io.install_cleanup`) and
+turns a named bad input or a failed read or write (InputError, ParamsError, OSError) into one line
+on stderr instead of a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import TracebackType
+
+from deevisum.config import ParamsError
+from deevisum.io import InputError, install_cleanup, one_line
+
+
+def _one_line_errors(kind: type[BaseException], err: BaseException, tb: TracebackType | None) -> None:
+    """sys.excepthook: these name the file and the problem already, a traceback adds nothing."""
+    if isinstance(err, (InputError, ParamsError, OSError)):
+        print(f"{Path(sys.argv[0]).name}: error: {one_line(err)}", file=sys.stderr)
+    else:
+        sys.__excepthook__(kind, err, tb)
 
 
 def stage_args(doc: str | None, paths: Sequence[str], items: Sequence[str] = (), lists: Sequence[str] = ()) -> argparse.Namespace:
@@ -21,4 +37,7 @@ def stage_args(doc: str | None, paths: Sequence[str], items: Sequence[str] = (),
         parser.add_argument(name, nargs="+")
     for name in paths:
         parser.add_argument(f"--{name.replace('_', '-')}", type=Path, required=True, dest=name)
-    return parser.parse_args()
+    args = parser.parse_args()
+    install_cleanup(getattr(args, name) for name in paths)
+    sys.excepthook = _one_line_errors
+    return args

@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
-import sys
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +31,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from deevisum.app import cli
 from deevisum.app.outputs import SummaryResult, check_output, write_outputs
 from deevisum.config import Params, load_params
-from deevisum.io import InputError
+from deevisum.io import InputError, check_input_file, temp_dir
 
 
 @dataclass
@@ -132,8 +131,8 @@ def _transcript_and_cues(source: Path, has_audio: bool, n_seconds: int, transcri
 
     if not has_audio:
         return [], audio_cues(np.zeros(0, dtype=np.float32), p.frames.sample_rate, [], n_seconds, p.cues)
-    with tempfile.TemporaryDirectory(prefix="deevisum-") as tmp:
-        wav = Path(tmp) / "audio.wav"
+    with temp_dir("audio") as tmp:
+        wav = tmp / "audio.wav"
         extract_audio(source, wav, p.frames.sample_rate)
         pcm = read_pcm(wav, p.frames.sample_rate, mmap=True)
         segments = _transcribe(transcriber, wav, pcm, p.frames.sample_rate)
@@ -170,8 +169,17 @@ def _score(runner, processor, prompts: list[str], frames: np.ndarray, batch_size
     return expected_score(torch.cat(logits)), torch.cat(layers).numpy()
 
 
-def summarize(source: str | Path, output: str | Path, opts: SummarizeOptions, p: Params) -> SummaryResult:
-    """Summarize ``source`` into ``output`` (+ ``.png`` and ``.json`` next to it); returns what was selected."""
+def summarize(source: str | Path, output: str | Path, opts: SummarizeOptions, p: Params, inputs: Sequence[Path] = ()
+              ) -> SummaryResult:
+    """Summarize ``source`` into ``output`` (+ ``.png`` and ``.json`` next to it); returns what was selected.
+
+    The paths are checked first, before the pipeline's modules are imported: none of the outputs may
+    be a directory, the video, a model file or another of ``inputs`` (the params file)."""
+    if not 0 < opts.budget <= 1:
+        raise ValueError(f"budget must be a fraction in (0, 1], got {opts.budget}")
+    source = check_input_file(source, "video file not found")
+    output = check_output(output, [source, opts.student, opts.exits, *inputs])
+
     from deevisum.data.prompts import FULL, prompt_fields, prompts_for, render_prompt
     from deevisum.data.video import frame_times, probe, read_frames_1fps
     from deevisum.evaluation.scores import expand_scores
@@ -185,10 +193,6 @@ def summarize(source: str | Path, output: str | Path, opts: SummarizeOptions, p:
     from deevisum.summary.shots import frame_features, kts_shots
     from deevisum.timebase import frame_time
 
-    source = Path(source)
-    if not 0 < opts.budget <= 1:
-        raise ValueError(f"budget must be a fraction in (0, 1], got {opts.budget}")
-    output = check_output(output, source)
     info = probe(source)  # InputError: missing, unreadable, no video stream, truncated
     _step(f"{source.name}: {info.duration:.1f} s, {info.fps:g} fps, {'with' if info.has_audio else 'no'} audio")
     if capacity(opts.budget, info.n_frames) < 1:
@@ -232,21 +236,15 @@ def summarize(source: str | Path, output: str | Path, opts: SummarizeOptions, p:
     return result
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a fraction in (0, 1]")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``deevisum summarize`` flags; defaults come from params.yaml (``summarize``, ``asr``, ``ee``)."""
     parser.add_argument("input", type=Path, help="video to summarize")
     parser.add_argument("-o", "--output", type=Path, required=True,
                         help="summary video (.mp4/.mkv/.mov); OUTPUT.png (score timeline) and OUTPUT.json are written next to it")
-    parser.add_argument("--budget", type=_fraction, help="summary length as a fraction of the video (default: summarize.budget)")
-    parser.add_argument("--threshold", type=float,
-                        help="early-exit confidence threshold (default: ee.threshold, else the one calibrated on validation)")
+    parser.add_argument("--budget", type=cli.fraction, help="summary length as a fraction of the video (default: summarize.budget)")
+    parser.add_argument("--threshold", type=cli.threshold,
+                        help="early-exit confidence threshold >= 0: 0 always exits at the first head, above 1 never "
+                             "(default: ee.threshold, else the one calibrated on validation)")
     parser.add_argument("--no-early-exit", action="store_true", help="run the student at full depth for every second")
     parser.add_argument("--student", type=Path, help="student checkpoint directory (default: summarize.student)")
     parser.add_argument("--exits", type=Path, help="exit heads trained on that student (default: summarize.exits)")
@@ -275,14 +273,6 @@ def options(args: argparse.Namespace, p: Params) -> SummarizeOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        p = load_params(args.params) if args.params.is_file() or args.params != Path("params.yaml") else Params()
-    except (OSError, ValueError) as e:
-        print(f"deevisum summarize: error: params file {args.params}: {e}", file=sys.stderr)
-        return 2
-    try:
-        summarize(args.input, args.output, options(args, p), p)
-    except InputError as e:
-        print(f"deevisum summarize: error: {e}", file=sys.stderr)
-        return 1
+    p = load_params(args.params) if args.params.is_file() or args.params != Path("params.yaml") else Params()
+    summarize(args.input, args.output, options(args, p), p, [args.params])
     return 0

@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from deevisum.io import InputError
+from deevisum.io import InputError, read_text
 
 TVSUM_ANNO = "ydata-tvsum50-anno.tsv"
 TVSUM_INFO = "ydata-tvsum50-info.tsv"
@@ -102,26 +102,34 @@ def read_tvsum_info(path: Path) -> dict[str, dict[str, str]]:
     return {r["video_id"]: r for r in rows}
 
 
+def check_video_id(vid: str, path: Path, where: str) -> str:
+    """``vid`` if it can name files: the pipeline writes ``<id>.wav`` and reads ``<id>.mp4``, so an id
+    that is absolute, holds a path separator or is ``.``/``..`` (``where``: its line) is refused."""
+    if vid in ("", ".", "..") or "/" in vid or "\\" in vid or "\0" in vid:
+        raise InputError(path, f"{where}: video id {vid!r} is not a plain file name (no separators, '..' or absolute paths)")
+    return vid
+
+
 def read_tvsum_anno(path: Path) -> dict[str, tuple[str, np.ndarray]]:
     """video_id -> (category, (n_users, n_frames) scores), in file order."""
     users: dict[str, list[np.ndarray]] = {}
     cats: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) != 3:
-                raise InputError(path, f"line {lineno}: expected 3 tab-separated fields, got {len(fields)}")
-            vid, cat, scores = fields
-            try:
-                arr = np.array([float(s) for s in scores.split(",")], dtype=np.float32)
-            except ValueError:
-                raise InputError(path, f"line {lineno}: scores for {vid} are not numbers") from None
-            if vid in users and len(arr) != len(users[vid][0]):
-                raise InputError(path, f"line {lineno}: {vid} has {len(arr)} frames, earlier rows {len(users[vid][0])}")
-            users.setdefault(vid, []).append(arr)
-            cats[vid] = cat
+    for lineno, line in enumerate(read_text(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 3:
+            raise InputError(path, f"line {lineno}: expected 3 tab-separated fields, got {len(fields)}")
+        vid, cat, scores = fields
+        check_video_id(vid, path, f"line {lineno}")
+        try:
+            arr = np.array([float(s) for s in scores.split(",")], dtype=np.float32)
+        except ValueError:
+            raise InputError(path, f"line {lineno}: scores for {vid} are not numbers") from None
+        if vid in users and len(arr) != len(users[vid][0]):
+            raise InputError(path, f"line {lineno}: {vid} has {len(arr)} frames, earlier rows {len(users[vid][0])}")
+        users.setdefault(vid, []).append(arr)
+        cats[vid] = cat
     if not users:
         raise InputError(path, "no annotation rows")
     return {vid: (cats[vid], np.stack(rows)) for vid, rows in users.items()}

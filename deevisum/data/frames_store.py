@@ -16,7 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from deevisum.io import InputError
+from deevisum.io import InputError, open_h5
 from deevisum.timebase import n_units
 
 ATTRS = ("fps_num", "fps_den", "n_frames", "n_seconds")
@@ -50,10 +50,7 @@ def write_video(h5: h5py.File, video_id: str, rate: Fraction, n_frames: int, fra
 
 
 def _open(path: str | Path) -> h5py.File:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found (run extract_frames first)")
-    return h5py.File(path, "r")
+    return open_h5(path, "file not found (run extract_frames first)")
 
 
 def _meta(path: str | Path, video_id: str, group: h5py.Group) -> StoredVideo:

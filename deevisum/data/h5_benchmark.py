@@ -13,12 +13,17 @@ one group per video (``video_1``, ``video_2``, ...)::
     picks            (n_steps,)             the frame each step stands for; its score holds until the next pick
     video_name                              optional (only SumMe's original file has it)
 
+Files made by DSNet's ``make_dataset.py`` lack ``gtsummary`` and ``n_steps``: both are derived
+(:data:`DERIVED`) and :attr:`H5Video.derived` says which were. Files whose data live elsewhere
+(links, external storage) are refused (:func:`deevisum.io.open_h5`).
+
 Split files list ``{train_keys: [...], test_keys: [...]}`` per split: DSNet's ``splits/*.yml`` and
 PGL-SUM's json. A key is ``video_1`` or DSNet's ``path/to/file.h5/video_1``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,12 +33,19 @@ import h5py
 import numpy as np
 import yaml
 
-from deevisum.io import InputError, atomic_path, read_json, write_json
+from deevisum.io import InputError, atomic_path, one_line, open_h5, read_json, read_text, write_json
+from deevisum.summary.keyshots import keyshot_summaries
 from deevisum.summary.shots import check_shots
 
-REQUIRED = ("features", "gtscore", "gtsummary", "user_summary", "change_points", "n_frame_per_seg", "n_frames", "picks",
-            "n_steps")
-"""Datasets every group must hold (``video_name`` is optional)."""
+REQUIRED = ("features", "gtscore", "user_summary", "change_points", "n_frame_per_seg", "n_frames", "picks")
+"""Datasets every group must hold."""
+DERIVED = {
+    "gtsummary": "the knapsack summary of gtscore (upsampled) over change_points at 15%, at the picks",
+    "n_steps": "the number of picks",
+}
+"""Datasets of the eccv16 files that DSNet's make_dataset.py does not write, and how they are derived."""
+GTSUMMARY_BUDGET = 0.15
+"""Summary length of a ``gtsummary`` (the eccv16 files' and the field's 15%)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,8 @@ class H5Video:
     picks: np.ndarray
     n_frames: int
     video_name: str = ""
+    derived: tuple[str, ...] = ()
+    """Datasets the file lacked and the reader derived (:data:`DERIVED`)."""
 
     def __post_init__(self) -> None:
         n_steps, n_frames = len(self.picks), self.n_frames
@@ -60,9 +74,9 @@ class H5Video:
                 raise ValueError(f"{name} has shape {arr.shape}, expected ({n_steps},): one value per pick")
             if not np.all(np.isfinite(arr)):
                 raise ValueError(f"{name} holds non-finite values")
-        if self.picks.ndim != 1 or n_steps == 0 or self.picks[0] != 0 or np.any(np.diff(self.picks) <= 0) \
+        if self.picks.ndim != 1 or n_steps == 0 or self.picks[0] < 0 or np.any(np.diff(self.picks) <= 0) \
                 or self.picks[-1] >= n_frames:
-            raise ValueError(f"picks must rise strictly from frame 0 and stay below n_frames = {n_frames}")
+            raise ValueError(f"picks must rise strictly from frame >= 0 and stay below n_frames = {n_frames}")
         if self.user_summary.ndim != 2 or self.user_summary.shape[1] != n_frames or len(self.user_summary) == 0:
             raise ValueError(f"user_summary has shape {self.user_summary.shape}, expected (n_users >= 1, {n_frames})")
         if not np.all(np.isin(self.user_summary, (0, 1))):
@@ -87,16 +101,18 @@ class H5Video:
     def n_frame_per_seg(self) -> np.ndarray:
         return self.change_points[:, 1] - self.change_points[:, 0] + 1
 
-    def frame_scores(self, scores: Sequence[float] | np.ndarray) -> np.ndarray:
+    def frame_scores(self, scores: Sequence[float] | np.ndarray, dsnet: bool = False) -> np.ndarray:
         """Per-frame scores from per-step ones (each pick's score holds until the next pick, as DSNet
-        upsamples) or from per-frame ones (returned as they are)."""
-        scores = np.asarray(scores, dtype=np.float64)
+        upsamples; frames before the first pick take its score) or from per-frame ones (returned as
+        they are). ``dsnet``: exactly DSNet's upsampling, in float32 with 0 before the first pick."""
+        scores = np.asarray(scores, dtype=np.float32 if dsnet else np.float64)
         if len(scores) == self.n_frames:
             return scores
         if len(scores) != self.n_steps:
             raise ValueError(f"{len(scores)} scores, expected {self.n_steps} (one per step, at picks) or "
                              f"{self.n_frames} (one per frame)")
-        return np.repeat(scores, np.diff(np.r_[self.picks, self.n_frames]))
+        head = np.zeros(self.picks[0], scores.dtype) if dsnet else np.full(self.picks[0], scores[0])
+        return np.concatenate([head, np.repeat(scores, np.diff(np.r_[self.picks, self.n_frames]))])
 
 
 def _natural(key: str) -> list:
@@ -109,19 +125,30 @@ def _scalar(value: object) -> object:
     return np.asarray(value).ravel()[0]
 
 
+def step_summary(frame_scores: np.ndarray, shots: np.ndarray, picks: np.ndarray, budget: float = GTSUMMARY_BUDGET
+                 ) -> np.ndarray:
+    """A ``gtsummary``: the knapsack summary of ``frame_scores`` over ``shots``, at the picks."""
+    return keyshot_summaries(frame_scores, shots, budget)[0][picks].astype(np.float64)
+
+
 def _video(group: h5py.Group) -> H5Video:
     missing = [k for k in REQUIRED if k not in group]
     if missing:
         raise ValueError(f"lacks the datasets {missing}")
-    get = {k: group[k][()] for k in REQUIRED}
+    get = {k: group[k][()] for k in (*REQUIRED, *DERIVED) if k in group}
+    derived = tuple(k for k in DERIVED if k not in get)
     name = _scalar(group["video_name"][()]) if "video_name" in group else ""
+    picks = np.asarray(get["picks"]).astype(np.int64).ravel()
+    gtscore = np.asarray(get["gtscore"], dtype=np.float64).ravel()
     video = H5Video(
-        np.asarray(get["features"], dtype=np.float32), np.asarray(get["gtscore"], dtype=np.float64).ravel(),
-        np.asarray(get["gtsummary"], dtype=np.float64).ravel(), np.asarray(get["user_summary"]),
-        np.asarray(get["change_points"]).astype(np.int64), np.asarray(get["picks"]).astype(np.int64).ravel(),
-        int(_scalar(get["n_frames"])), name.decode("utf-8") if isinstance(name, bytes) else str(name),
+        np.asarray(get["features"], dtype=np.float32), gtscore,
+        np.asarray(get["gtsummary"], dtype=np.float64).ravel() if "gtsummary" in get else np.zeros(len(picks)),
+        np.asarray(get["user_summary"]), np.asarray(get["change_points"]).astype(np.int64), picks,
+        int(_scalar(get["n_frames"])), name.decode("utf-8") if isinstance(name, bytes) else str(name), derived,
     )
-    if int(_scalar(get["n_steps"])) != video.n_steps:
+    if "gtsummary" in derived:
+        video = dataclasses.replace(video, gtsummary=step_summary(video.frame_scores(gtscore), video.shots, picks))
+    if "n_steps" in get and int(_scalar(get["n_steps"])) != video.n_steps:
         raise ValueError(f"n_steps is {int(_scalar(get['n_steps']))} but there are {video.n_steps} picks")
     nfps = np.asarray(get["n_frame_per_seg"]).ravel()
     if nfps.shape != video.n_frame_per_seg.shape or np.any(nfps != video.n_frame_per_seg):
@@ -132,13 +159,7 @@ def _video(group: h5py.Group) -> H5Video:
 def read_h5(path: str | Path) -> dict[str, H5Video]:
     """Every video of an h5 benchmark file by key, in key order (video_1, video_2, ..., video_10)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise InputError(path, f"not a readable HDF5 file ({e})") from None
-    with f:
+    with open_h5(path) as f:
         out = {}
         for key in sorted(f, key=_natural):
             if not isinstance(f[key], h5py.Group):
@@ -153,8 +174,12 @@ def read_h5(path: str | Path) -> dict[str, H5Video]:
 
 
 def write_h5(path: str | Path, videos: Mapping[str, H5Video]) -> None:
-    """Write ``videos`` (key -> video) in the eccv16 layout, atomically."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    """Write ``videos`` (key -> video) in the eccv16 layout, atomically.
+
+    The file is built in memory and written by Python: HDF5 writing to a full disk can crash the
+    process (a segfault at close), Python's write raises an OSError naming the problem.
+    """
+    with h5py.File(f"{path}.in-memory", "w", driver="core", backing_store=False) as f:  # the name is a label only
         for key, v in videos.items():
             g = f.create_group(key)
             g["features"] = v.features.astype(np.float32)
@@ -167,6 +192,10 @@ def write_h5(path: str | Path, videos: Mapping[str, H5Video]) -> None:
             g["picks"] = v.picks.astype(np.int32)
             g["n_steps"] = np.int32(v.n_steps)
             g["video_name"] = v.video_name
+        f.flush()
+        image = f.id.get_file_image()
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(image)
 
 
 @dataclass(frozen=True)
@@ -188,12 +217,10 @@ def read_split_file(path: str | Path) -> list[Split]:
     """A DSNet yml (``.yml``/``.yaml``) or PGL-SUM json split file, checked."""
     path = Path(path)
     if path.suffix in (".yml", ".yaml"):
-        if not path.is_file():
-            raise InputError(path, "file not found")
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = yaml.safe_load(read_text(path))
         except yaml.YAMLError as e:
-            raise InputError(path, f"not valid YAML ({e})") from None
+            raise InputError(path, f"not valid YAML ({one_line(e, 300)})") from None
     else:
         raw = read_json(path)
     if not isinstance(raw, list) or not raw:

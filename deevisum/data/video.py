@@ -16,7 +16,7 @@ import ffmpeg
 import numpy as np
 
 from deevisum.data.benchmarks import VideoAnnotation
-from deevisum.io import InputError, atomic_path
+from deevisum.io import InputError, atomic_path, check_input_file, ffmpeg_path
 from deevisum.timebase import middle_frames, n_units
 
 NO_AUDIO = "no audio track (audio is needed for the transcript and audio cues)"
@@ -50,7 +50,7 @@ class VideoInfo:
 
 def _ffmpeg_problem(err: ffmpeg.Error, path: Path) -> str:
     """The last line ffmpeg wrote to stderr (its own summary), without the path InputError already names."""
-    text = err.stderr.decode("utf-8", "replace").replace(f"{path.resolve()}: ", "")
+    text = err.stderr.decode("utf-8", "replace").replace(f"{ffmpeg_path(path)}: ", "")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1] if lines else "ffmpeg failed without a message"
 
@@ -73,13 +73,11 @@ def probe(path: str | Path) -> VideoInfo:
     The header's ``nb_frames`` is what the file claims; the packet count is what is really
     there, so a truncated file whose header survived is caught here, before decoding.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "video file not found")
+    path = check_input_file(path, "video file not found")
     if path.stat().st_size == 0:
         raise InputError(path, "empty file (0 bytes)")
     try:
-        meta = ffmpeg.probe(str(path.resolve()), count_packets=None, v="error")
+        meta = ffmpeg.probe(ffmpeg_path(path), count_packets=None, v="error")
     except ffmpeg.Error as e:
         raise InputError(path, f"not a readable video (ffprobe: {_ffmpeg_problem(e, path)})") from None
     except ValueError as e:  # ffprobe printed something that is not UTF-8 JSON
@@ -125,7 +123,7 @@ def frame_times(path: str | Path, stream: str = "v:0") -> np.ndarray | None:
     """
     path = Path(path)
     try:
-        meta = ffmpeg.probe(str(path.resolve()), select_streams=stream, show_entries="packet=pts,duration:stream=time_base",
+        meta = ffmpeg.probe(ffmpeg_path(path), select_streams=stream, show_entries="packet=pts,duration:stream=time_base",
                             v="error")
     except (ffmpeg.Error, ValueError) as e:
         raise InputError(path, f"not a readable video (ffprobe: {e})") from None
@@ -199,7 +197,7 @@ def read_frames_1fps(path: str | Path, info: VideoInfo, image_size: int) -> np.n
     wanted = middle_frames(info.frame_rate, info.n_frames)
     unique = np.unique(wanted)  # below 1 fps several seconds share a frame
     graph = (
-        ffmpeg.input(str(path.resolve()))
+        ffmpeg.input(ffmpeg_path(path))
         .video.filter("select", _select_expr(info))
         .filter("scale", image_size, image_size, flags="area+accurate_rnd+bitexact")
         .output("pipe:", format="rawvideo", pix_fmt="rgb24", vsync="passthrough")
@@ -230,9 +228,9 @@ def extract_audio(path: str | Path, out_wav: str | Path, sample_rate: int) -> No
     try:
         with atomic_path(out_wav) as tmp:
             (
-                ffmpeg.input(str(path.resolve()))
+                ffmpeg.input(ffmpeg_path(path))
                 .output(
-                    str(tmp), map="0:a:0", ac=1, ar=sample_rate, acodec="pcm_s16le", format="wav", fflags="+bitexact"
+                    ffmpeg_path(tmp), map="0:a:0", ac=1, ar=sample_rate, acodec="pcm_s16le", format="wav", fflags="+bitexact"
                 )
                 .global_args("-nostdin", "-v", "error")
                 .run(capture_stdout=True, capture_stderr=True)

@@ -1,7 +1,8 @@
 """``deevisum evaluate``: score a scores file (or print the baselines alone) from the command line.
 
 With ``--h5`` and ``--split-file`` it evaluates predictions on the field's h5 benchmark files as
-DSNet does (:func:`evaluate_h5`): per split, then the mean and std over splits.
+DSNet does (:func:`evaluate_h5`): per split, then the mean and std over splits; ``--knapsack dsnet``
+also chooses the summaries as DSNet's code does (its value rounding and OR-tools' solver).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from deevisum.app.cli import fraction
 from deevisum.config import EvaluateParams, load_params
 from deevisum.data.benchmarks import VideoAnnotation, read_benchmark
-from deevisum.data.h5_benchmark import H5Video, parse_key, read_h5, read_split_file
+from deevisum.data.h5_benchmark import DERIVED, H5Video, parse_key, read_h5, read_split_file
 from deevisum.evaluation.baselines import baselines
 from deevisum.evaluation.context import (
+    KNAPSACKS,
     METRICS,
     VideoContext,
     evaluation_shots,
@@ -28,7 +31,7 @@ from deevisum.evaluation.metrics import RankedAnnotators
 from deevisum.evaluation.protocol import evaluate_scores
 from deevisum.evaluation.scores import parse_scores, read_scores
 from deevisum.evaluation.stats import fold_summary, summarize
-from deevisum.io import InputError, read_json, write_json
+from deevisum.io import InputError, check_output_path, read_json, write_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", type=Path, help="params.yaml whose 'evaluate' section gives the defaults")
     parser.add_argument("--shots", choices=["fixed", "kts", "file"], help="shots (default: kts with --frames, else fixed)")
     parser.add_argument("--frames", type=Path, help="frames.h5 whose frames feed KTS")
-    parser.add_argument("--budget", type=float, help="summary length fraction (default 0.15)")
+    parser.add_argument("--budget", type=fraction, help="summary length fraction in (0, 1] (default 0.15)")
+    parser.add_argument("--knapsack", choices=KNAPSACKS, default="vsumm",
+                        help="with --h5: how summaries are chosen: vsumm (vsumm-reinforce's knapsack on float shot means, "
+                             "default) or dsnet (DSNet's: int(1000 x mean) values, OR-tools' DP solver)")
     parser.add_argument("--reference", choices=["segments", "shots"], help="TVSum reference summaries")
     parser.add_argument("-o", "--output", type=Path, help="write the JSON report here")
     parser.set_defaults(func=run)
@@ -76,13 +82,23 @@ def h5_context(key: str, video: H5Video, f1_reduce: str) -> VideoContext:
     return VideoContext(annotation, video.shots, refs, f1_reduce, RankedAnnotators.of(video.frame_scores(video.gtscore)[None]))
 
 
-def h5_protocol(params: EvaluateParams, f1_reduce: str) -> dict:
+H5_SUMMARIES = {
+    "vsumm": "per-step scores upsampled to frames (each pick's score holds until the next pick, the first one also "
+             "before it); each change_points shot worth its mean frame score (a float, as vsumm-reinforce); "
+             "vsumm-reinforce's 0/1 knapsack (ties keep the earlier shot) packs shots up to floor({budget:g} x n_frames) frames",
+    "dsnet": "as DSNet's get_keyshot_summ: per-step scores upsampled in float32 (0 before the first pick); each "
+             "change_points shot worth int(1000 x mean); OR-tools' dynamic-programming solver packs shots up to "
+             "floor({budget:g} x n_frames) frames",
+}
+"""What a summary is, per ``--knapsack`` mode."""
+
+
+def h5_protocol(params: EvaluateParams, f1_reduce: str, knapsack: str = "vsumm") -> dict:
     """What the figures of :func:`evaluate_h5` mean, in words."""
     return {
         "budget": params.budget,
-        "summary": "per-step scores upsampled to frames (each pick's score holds until the next pick); each "
-                   "change_points shot worth its mean frame score (a float, as vsumm-reinforce; DSNet rounds it to "
-                   f"int(1000 x mean)); the 0/1 knapsack packs shots up to floor({params.budget:g} x n_frames) frames",
+        "knapsack": knapsack,
+        "summary": H5_SUMMARIES[knapsack].format(budget=params.budget),
         "references": "the file's user_summary rows",
         "f1": f"{f1_reduce} over the user_summary rows (f1_mean/f1_max give both)",
         "correlation": "Kendall tau-b and Spearman rho against gtscore upsampled like the predictions: the h5 files "
@@ -113,7 +129,8 @@ def _h5_predictions(raw: object, n_splits: int, source: Path) -> list[dict[str, 
     return out
 
 
-def evaluate_h5(h5_path: Path, split_path: Path, predictions_path: Path, params: EvaluateParams, dataset: str) -> dict:
+def evaluate_h5(h5_path: Path, split_path: Path, predictions_path: Path, params: EvaluateParams, dataset: str,
+                knapsack: str = "vsumm") -> dict:
     """Predictions on an h5 benchmark file, the DSNet protocol (:func:`h5_protocol`), split by split."""
     videos = read_h5(h5_path)
     splits = read_split_file(split_path)
@@ -132,16 +149,21 @@ def evaluate_h5(h5_path: Path, split_path: Path, predictions_path: Path, params:
             if name not in preds:
                 raise InputError(predictions_path, f"split {i}: no prediction for test video {name}")
             try:
-                frame_scores = videos[name].frame_scores(preds[name])
+                frame_scores = videos[name].frame_scores(preds[name], dsnet=knapsack == "dsnet")
             except ValueError as e:
                 raise InputError(predictions_path, f"video {name}: {e}") from None
             if name not in contexts:
                 contexts[name] = h5_context(name, videos[name], f1_reduce)
-            per_video[name] = score_video(contexts[name], frame_scores, params.budget)
+            try:
+                per_video[name] = score_video(contexts[name], frame_scores, params.budget, knapsack)
+            except ValueError as e:  # a knapsack too large for memory
+                raise InputError(h5_path, f"video {name}: {e}") from None
         model = summarize(per_video, dict.fromkeys(per_video, ""), params.n_bootstrap, params.seed)
         reports.append({"test_keys": list(per_video), "model": model})
-    return {"dataset": dataset, "h5": str(h5_path), "split_file": str(split_path), "protocol": h5_protocol(params, f1_reduce),
-            "splits": reports, "summary": fold_summary(reports)}
+    derived = {name: list(v.derived) for name, v in videos.items() if v.derived}
+    return {"dataset": dataset, "h5": str(h5_path), "split_file": str(split_path),
+            "protocol": h5_protocol(params, f1_reduce, knapsack), "splits": reports, "summary": fold_summary(reports),
+            "derived": {"videos": derived, "how": {k: DERIVED[k] for k in sorted({d for ds in derived.values() for d in ds})}}}
 
 
 def format_h5_table(report: dict) -> str:
@@ -153,6 +175,9 @@ def format_h5_table(report: dict) -> str:
     model = report["summary"]["model"]
     lines.append(f"{'mean':8}" + "".join(f"{model[m]['mean']:>14.4f}" for m in METRICS))
     lines.append(f"{'std':8}" + "".join(f"{model[m]['std']:>14.4f}" for m in METRICS))
+    if report["derived"]["videos"]:
+        lines.append(f"derived (missing from the file): {', '.join(report['derived']['how'])} of "
+                     f"{len(report['derived']['videos'])} videos")
     return "\n".join(lines)
 
 
@@ -164,6 +189,8 @@ def _usage_error(args: argparse.Namespace) -> str | None:
         if args.dataset is None and ("summe" in args.h5.name.lower()) == ("tvsum" in args.h5.name.lower()):
             return f"cannot tell tvsum from summe by the name {args.h5.name}: give --dataset"
         return None
+    if args.knapsack != "vsumm":
+        return "--knapsack applies to --h5 evaluation"
     if args.root is None:
         return "give --root (a benchmark folder) or --h5"
     if (args.scores is None) == (not args.baselines):
@@ -174,23 +201,21 @@ def _usage_error(args: argparse.Namespace) -> str | None:
 def run(args: argparse.Namespace) -> int:
     problem = _usage_error(args)
     if problem:
-        print(f"deevisum evaluate: {problem}", file=sys.stderr)
+        print(f"deevisum evaluate: error: {problem}", file=sys.stderr)
         return 2
+    if args.output:
+        check_output_path(args.output, [args.scores, args.h5, args.split_file, args.params, args.frames])
     params = _params(args)
-    try:
-        if args.h5:
-            dataset = args.dataset or ("summe" if "summe" in args.h5.name.lower() else "tvsum")
-            report = evaluate_h5(args.h5, args.split_file, args.scores, params, dataset)
+    if args.h5:
+        dataset = args.dataset or ("summe" if "summe" in args.h5.name.lower() else "tvsum")
+        report = evaluate_h5(args.h5, args.split_file, args.scores, params, dataset, args.knapsack)
+    else:
+        bench = read_benchmark(args.dataset or "tvsum", args.root)
+        shots = evaluation_shots(params, args.frames)
+        if args.baselines:
+            report = baselines(bench, params, shots)
         else:
-            bench = read_benchmark(args.dataset or "tvsum", args.root)
-            shots = evaluation_shots(params, args.frames)
-            if args.baselines:
-                report = baselines(bench, params, shots)
-            else:
-                report = evaluate_scores(read_scores(args.scores), bench, params, shots, source=args.scores)
-    except InputError as e:
-        print(f"deevisum evaluate: {e}", file=sys.stderr)
-        return 1
+            report = evaluate_scores(read_scores(args.scores), bench, params, shots, source=args.scores)
     print(format_h5_table(report) if args.h5 else format_table(report))
     if args.output:
         write_json(args.output, report)

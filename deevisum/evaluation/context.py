@@ -23,7 +23,7 @@ from deevisum.evaluation.metrics import (
 )
 from deevisum.evaluation.scores import VideoScores
 from deevisum.io import InputError
-from deevisum.summary.keyshots import keyshot_summaries
+from deevisum.summary.keyshots import dsnet_keyshot_summary, keyshot_summaries
 from deevisum.summary.shots import check_shots, fixed_shots, frame_features, kts_shots
 
 METRICS = ("f1", "f1_mean", "f1_max", "kendall_tau", "spearman_rho")
@@ -142,9 +142,19 @@ def f1_metrics(per_reference: np.ndarray, reduce: str) -> dict[str, float]:
     return {"f1": f1_mean if reduce == "mean" else f1_max, "f1_mean": f1_mean, "f1_max": f1_max}
 
 
-def score_video(ctx: VideoContext, frame_scores: np.ndarray, budget: float) -> dict[str, float]:
-    """All metrics of per-frame predictions for one video."""
-    summary = keyshot_summaries(frame_scores, ctx.shots, budget)[0]
+KNAPSACKS = ("vsumm", "dsnet")
+"""How a prediction's summary is chosen: vsumm-reinforce's knapsack on float shot means (the default),
+or DSNet's (int(1000 x mean) values, OR-tools' DP solver: :func:`dsnet_keyshot_summary`)."""
+
+
+def score_video(ctx: VideoContext, frame_scores: np.ndarray, budget: float, knapsack: str = "vsumm") -> dict[str, float]:
+    """All metrics of per-frame predictions for one video (``knapsack``: one of :data:`KNAPSACKS`)."""
+    if knapsack == "dsnet":
+        summary = dsnet_keyshot_summary(frame_scores, ctx.shots, budget)
+    elif knapsack == "vsumm":
+        summary = keyshot_summaries(frame_scores, ctx.shots, budget)[0]
+    else:
+        raise ValueError(f"knapsack must be one of {KNAPSACKS}, got {knapsack!r}")
     out = f1_metrics(f1_against(summary, ctx.references), ctx.f1_reduce)
     out["kendall_tau"] = float(kendall_taus(frame_scores, ctx.annotators).mean())
     out["spearman_rho"] = float(spearman_rhos(frame_scores, ctx.annotators).mean())

@@ -5,6 +5,7 @@ Keyshot F1 as vsumm-reinforce/DSNet compute it: the summary from
 overlap, 0 when nothing overlaps. Rank correlation as Otani et al.
 (CVPR 2019): Kendall tau-b and Spearman rho between predicted and annotator frame scores
 (tau-b on ranks equals tau-b on the values, ranking being monotone, so no re-ranking is done).
+scipy.stats (a second to import) is imported where it is used, so the ``deevisum`` commands start fast.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import kendalltau, rankdata
 
 
 def f1_against(summary: np.ndarray, references: np.ndarray) -> np.ndarray:
@@ -34,7 +34,8 @@ def _tau_b_tables(tables: np.ndarray) -> np.ndarray:
 
     Concordant pairs pair a cell with every cell strictly below-right, discordant ones with
     every cell strictly below-left: exact integer counts in O(cells), vectorised over tables,
-    instead of an O(n log n) sort per pair (20 annotators: 190 pairs per video).
+    instead of an O(n log n) sort per pair (20 annotators: 190 pairs per video). The counts fit int64
+    (at most n^2 / 2); the product under the square root does not above ~85k frames, so it is float64.
     """
     t = tables.astype(np.int64)
     below_right = np.flip(np.flip(t, (-2, -1)).cumsum(-2).cumsum(-1), (-2, -1))
@@ -44,9 +45,9 @@ def _tau_b_tables(tables: np.ndarray) -> np.ndarray:
     rows, cols = t.sum(-1), t.sum(-2)
     n = rows.sum(-1)
     n0 = n * (n - 1) // 2
-    denom = (n0 - (rows * (rows - 1) // 2).sum(-1)) * (n0 - (cols * (cols - 1) // 2).sum(-1))
+    denom = (n0 - (rows * (rows - 1) // 2).sum(-1)).astype(np.float64) * (n0 - (cols * (cols - 1) // 2).sum(-1))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denom > 0, (concordant - discordant) / np.sqrt(denom.astype(np.float64)), 0.0)
+        return np.where(denom > 0, (concordant - discordant) / np.sqrt(denom), 0.0)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class RankedAnnotators:
 
     @classmethod
     def of(cls, user_scores: np.ndarray) -> RankedAnnotators:
+        from scipy.stats import rankdata
+
         levels, codes = np.unique(user_scores, return_inverse=True)
         ranks = rankdata(user_scores, axis=1)
         return cls(codes.reshape(user_scores.shape), len(levels), ranks - ranks.mean(axis=1, keepdims=True))
@@ -75,6 +78,8 @@ def _taus_coded(codes_p: np.ndarray, n_p: int, codes: np.ndarray, n_levels: int)
 
 def kendall_taus(pred: np.ndarray, annotators: RankedAnnotators) -> np.ndarray:
     """Kendall tau-b of ``pred`` (n,) against each annotator; 0 where a side is constant."""
+    from scipy.stats import kendalltau
+
     levels_p, codes_p = np.unique(pred, return_inverse=True)
     if len(levels_p) * annotators.n_levels <= TABLE_CELLS:
         return _taus_coded(codes_p, len(levels_p), annotators.codes, annotators.n_levels)
@@ -83,6 +88,8 @@ def kendall_taus(pred: np.ndarray, annotators: RankedAnnotators) -> np.ndarray:
 
 def pairwise_kendall_taus(annotators: RankedAnnotators) -> np.ndarray:
     """Kendall tau-b of every annotator pair i < j (human leave-one-out), in ``np.triu_indices`` order."""
+    from scipy.stats import kendalltau
+
     codes, n_levels = annotators.codes, annotators.n_levels
     if n_levels * n_levels > TABLE_CELLS:
         return np.nan_to_num([kendalltau(codes[i], codes[j]).statistic for i, j in zip(*np.triu_indices(len(codes), 1))])
@@ -100,6 +107,8 @@ def spearman_rhos(pred: np.ndarray, annotators: RankedAnnotators) -> np.ndarray:
 
     A constant side gives 0 rather than NaN, so one flat prediction cannot turn a table into NaN.
     """
+    from scipy.stats import rankdata
+
     rp = rankdata(pred)
     return _correlate((rp - rp.mean())[None], annotators.ranks)[:, 0]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from deevisum.io import InputError, read_json
-from deevisum.timebase import exact_rate, n_units, unit_starts
+from deevisum.timebase import exact_rate, n_units, second_bounds
 
 
 @dataclass(frozen=True)
@@ -66,13 +66,11 @@ def expand_scores(scores: np.ndarray, frames_per_score: Fraction | float, n_fram
     """Per-frame scores (n_frames,); ValueError unless the scores cover exactly n_frames frames."""
     k = exact_rate(frames_per_score)
     m = len(scores)
-    bounds = unit_starts(k, m)
-    if bounds[-2] >= n_frames or bounds[-1] < n_frames:
-        raise ValueError(
-            f"{m} scores of {float(k):g} frames each cover {bounds[-1]} frames but the video has {n_frames} "
-            f"(expected {n_units(n_frames, k)} scores)"
-        )
-    return np.repeat(scores, np.diff(np.minimum(bounds, n_frames)))
+    if m != n_units(n_frames, k):  # exactly: score m - 1 starts before the end, score m would not
+        covered = m * k.numerator // k.denominator
+        raise ValueError(f"{m} scores of {float(k):g} frames each cover {covered} frames but the video has {n_frames} "
+                         f"(expected {n_units(n_frames, k)} scores)")
+    return np.repeat(scores, np.diff(second_bounds(k, n_frames, m)))
 
 
 def seed_scores_file(folder: str | Path, seed: int) -> Path:

@@ -8,13 +8,10 @@ not pay for it.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-import yaml
-
 from deevisum.config import load_params
-from deevisum.io import write_json
+from deevisum.io import check_output_path, write_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,14 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the plan; exit status 1 on bad params, 3 when a stage does not fit."""
-    from deevisum.scale.plan import make_plan
+    """Print the plan; exit status 1 on bad params (:func:`deevisum.app.cli.main`), 3 when a stage does not fit."""
+    if args.json:
+        check_output_path(args.json, [args.params])
+    params = load_params(args.params)
+    from deevisum.scale.plan import make_plan  # torch: only once the arguments are known to be good
 
-    try:
-        plan = make_plan(load_params(args.params), args.gpu_gb, args.segments, args.prompt_tokens)
-    except (OSError, ValueError, yaml.YAMLError) as e:  # ParamsError is a ValueError
-        print(f"deevisum plan: {args.params}: {e}", file=sys.stderr)
-        return 1
+    plan = make_plan(params, args.gpu_gb, args.segments, args.prompt_tokens)
     print(plan.table())
     report = plan.to_json()
     if args.json:

@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from deevisum.summary.knapsack import knapsack_batch
+from deevisum.summary.knapsack import knapsack_batch, knapsack_ortools_dp
 from deevisum.summary.shots import split_shots
 
 
@@ -61,3 +61,14 @@ def keyshot_summaries(
         raise ValueError(f"shot value must be 'mean' or 'total', got {value!r}")
     packed = knapsack_batch(values, lengths, capacity(budget, n_frames))
     return np.repeat(packed, lengths, axis=1)
+
+
+def dsnet_keyshot_summary(frame_scores: np.ndarray, shots: np.ndarray, budget: float) -> np.ndarray:
+    """(n_frames,) bool: DSNet's ``get_keyshot_summ`` after its upsampling, on float32 ``frame_scores``.
+
+    Each shot is worth int(1000 x its float32 mean score), truncated as DSNet rounds it (low scores
+    tie at 0), and OR-tools' DP solver packs them (:func:`knapsack_ortools_dp`)."""
+    frame_scores = np.asarray(frame_scores, dtype=np.float32)
+    values = [int(1000 * frame_scores[a:b].mean()) for a, b in shots.tolist()]
+    lengths = shots[:, 1] - shots[:, 0]
+    return np.repeat(knapsack_ortools_dp(values, lengths, capacity(budget, len(frame_scores))), lengths)

@@ -13,7 +13,6 @@ import functools
 import json
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -21,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import scipy.io.wavfile
 import scipy.signal
+
+from deevisum.io import temp_dir
 
 LINES: dict[str, tuple[str, ...]] = {
     "point_out": ("this is important", "remember this moment", "now this is important"),
@@ -56,8 +57,8 @@ def speak(text: str, voice: str, rate: int, sample_rate: int) -> np.ndarray:
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise RuntimeError("espeak-ng is not installed (scripts/setup.sh installs it)")
-    with tempfile.TemporaryDirectory(prefix="deevisum-tts-") as tmp:
-        wav = Path(tmp) / "line.wav"
+    with temp_dir("tts") as tmp:
+        wav = tmp / "line.wav"
         subprocess.run([exe, "-v", voice, "-s", str(rate), "-w", str(wav), text], check=True, capture_output=True)
         rate_in, data = scipy.io.wavfile.read(wav)
     ratio = Fraction(sample_rate, rate_in)

@@ -24,6 +24,7 @@ from deevisum.data.demo.plan import (
     VideoPlan,
     rng_for,
 )
+from deevisum.io import ffmpeg_path
 
 
 def _background(shot: Shot, h: int, w: int) -> np.ndarray:
@@ -139,13 +140,13 @@ def encode_mp4(frames: Iterator[np.ndarray], wav: Path, p: DemoParams, out: Path
     cmd = [
         "ffmpeg", "-nostdin", "-y", "-loglevel", "error",
         "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{p.width}x{p.height}", "-framerate", str(p.fps), "-i", "pipe:0",
-        "-i", str(wav),
+        "-i", ffmpeg_path(wav),
         "-map", "0:v", "-map", "1:a",
         "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-g", str(2 * p.fps),
         "-c:a", "aac", "-b:a", "32k", "-ac", "1",
         "-threads", "1", "-filter_threads", "1",
         "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1",
-        str(out),
+        ffmpeg_path(out),
     ]
     log = out.with_suffix(".log")
     with open(log, "wb") as err:
