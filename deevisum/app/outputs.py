@@ -215,9 +215,11 @@ def write_outputs(
     times: np.ndarray,
     title: str,
     settings: dict | None = None,
+    model_card: dict | None = None,
 ) -> None:
     """Cut the video (``times``: as :func:`cut_video`) and write the PNG and JSON reports
-    (``settings`` recorded in the JSON for provenance), renaming all three only once all succeeded."""
+    (``settings`` and the scoring model's ``model_card`` recorded in the JSON for provenance), renaming
+    all three only once all succeeded."""
     png, js = report_paths(output)
     with contextlib.ExitStack() as stack:
         tmp_video = stack.enter_context(atomic_path(output))
@@ -225,4 +227,5 @@ def write_outputs(
         tmp_json = stack.enter_context(atomic_path(js))
         cut_video(source, [result.shot_frames[i] for i in result.selected], times, tmp_video, has_audio)
         plot_timeline(result, tmp_png, title)
-        write_json(tmp_json, {"input": str(source), "title": title, "settings": settings or {}, **result.to_dict()})
+        write_json(tmp_json, {"input": str(source), "title": title, "settings": settings or {},
+                              "model_card": model_card or {}, **result.to_dict()})

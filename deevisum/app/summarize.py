@@ -15,7 +15,12 @@ Hour-long videos run in bounded memory: frames are kept at one per second and
 
 The pipeline modules (torch, transformers, whisper: ~15 s to import on a small CPU) are
 imported inside the functions that run them, so ``deevisum --help`` and ``deevisum evaluate``,
-which import this module to build their parser, do not pay for them.
+which import this module to build their parser, do not pay for them; every check of a path or an
+argument (the video, the outputs, the model folders, the budget) runs before them.
+
+The JSON report carries a short model card (:func:`model_card`): which prompt modalities the model
+was trained with and, when the params file read is the pipeline's that trained it, on what data.
+A video unlike the demo's synthetic clips gets a one-line warning: its scores may mean little.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import json
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,8 +40,10 @@ from tqdm import tqdm
 
 from deevisum.app import cli
 from deevisum.app.outputs import SummaryResult, check_output, write_outputs
-from deevisum.config import Params, load_params
+from deevisum.config import DataParams, Params, load_params
 from deevisum.io import InputError, check_input_file, temp_dir
+
+LOG = logging.getLogger("deevisum.summarize")
 
 
 @dataclass
@@ -56,7 +65,126 @@ class SummarizeOptions:
 
 
 def _step(message: str) -> None:
-    tqdm.write(f"summarize: {message}")
+    LOG.info(message)
+
+
+def default_output(source: str | Path) -> Path:
+    """Where the summary goes without ``-o``: ``<input stem>.summary.mp4`` beside the input."""
+    source = Path(source)
+    return source.with_name(f"{source.stem}.summary.mp4")
+
+
+# Files of a saved model and of saved exit heads (deevisum.models.vlm, deevisum.early_exit.heads, which
+# import torch): named here so that a missing model is reported before torch is imported.
+MODEL_FILES = ("config.json", "deevisum_base.json")
+"""A saved model holds one of these (full weights, or a 4-bit adapter naming its base)."""
+PROMPT_FILE = "prompt.json"
+"""The modalities the model's training prompts carried (``deevisum.models.vlm.save_modalities``)."""
+HEADS_FILES = ("config.json", "model.safetensors")
+HEADS_VALIDATION = "validation.safetensors"
+
+
+def _repository() -> Path | None:
+    """The deevisum repository this package runs from (an editable install), or None (``pip install .``)."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "dvc.yaml").is_file() and (root / "params.yaml").is_file() else None
+
+
+def _make_it(path: Path, flag: str, given: bool) -> str:
+    """The next step for a model folder that is not there: make it with the pipeline, or pass another."""
+    if given:
+        example = "models/student/fold0-seed0" if flag == "--student" else "models/exits/fold0-seed0"
+        return f"pass {flag} a folder the pipeline wrote (e.g. {flag} {example} after `dvc repro`)"
+    if Path("dvc.yaml").is_file():
+        return f"train it with `dvc repro` (or fetch it with `dvc pull`), or pass {flag} DIR"
+    repo = _repository()
+    if repo is not None and (repo / path).exists():
+        return f"this is not the repository; run from {repo} or pass {flag} {repo / path}"
+    where = str(repo) if repo is not None else "a clone of the deevisum repository"
+    return f"train it with `dvc repro` (or fetch it with `dvc pull`) in {where}, then run from there or pass {flag} DIR"
+
+
+def check_models(opts: SummarizeOptions, student_given: bool, exits_given: bool) -> None:
+    """The student and exit-head folders hold what loading them needs (before torch is imported)."""
+    if not any((opts.student / name).is_file() for name in MODEL_FILES):
+        raise InputError(opts.student, f"not a saved model directory: {_make_it(opts.student, '--student', student_given)}")
+    if opts.exits is None:
+        return
+    missing = [name for name in HEADS_FILES if not (opts.exits / name).is_file()]
+    if missing:
+        raise InputError(opts.exits, f"no exit heads here ({', '.join(missing)} missing): "
+                                     f"{_make_it(opts.exits, '--exits', exits_given)}, or pass --no-early-exit")
+    if opts.threshold is None and not (opts.exits / HEADS_VALIDATION).is_file():
+        raise InputError(opts.exits / HEADS_VALIDATION, "missing: the heads were saved without validation outputs, "
+                                                        "which calibrate the threshold (re-run train_exits, or pass --threshold)")
+
+
+def _read_json(path: Path) -> dict:
+    """A model's small JSON file, or {} when it is absent or unreadable (the card is informative only)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _training_data(student: Path, p: Params, params_file: Path | None) -> dict | None:
+    """What the params file says ``student`` was trained on, or None when it cannot tell: no params
+    file was read, or the model does not lie in that params file's repository."""
+    if params_file is None or not params_file.is_file():
+        return None
+    repo = params_file.resolve().parent
+    if not student.resolve().is_relative_to(repo):
+        return None
+    from deevisum.config import PRETRAINED
+
+    role = student.parent.name if student.parent.name in ("teacher", "mentor") else "student"
+    source = getattr(p.models, role).source
+    if source == "tiny":
+        start: dict = {"initialised": "random weights (models.<role>.source: tiny)"}
+    elif Path(source).parent == Path(PRETRAINED):
+        c = p.pretrain.corpus
+        start = {"pretrained_on": f"{c.n_videos} synthetic videos of {c.min_seconds}-{c.max_seconds} s from the demo generator "
+                                  f"(seed {c.seed}), scored by the generator's latent importance (stage pretrain)"}
+    else:
+        start = {"initialised_from": source}
+    if Path(p.data.dataset_dir) == Path(DataParams().dataset_dir):
+        d = p.demo
+        data: dict = {"synthetic": True,
+                      "finetuned_on": f"the generated demo corpus: {d.n_videos} videos of {d.min_seconds}-{d.max_seconds} s, "
+                                      f"{d.width}x{d.height}, {d.fps} fps, {d.n_annotators} simulated annotators (seed {d.seed})",
+                      "frame_size": [d.width, d.height], "fps": d.fps}
+    else:
+        data = {"synthetic": False, "finetuned_on": f"{p.data.dataset} at {p.data.dataset_dir}"}
+    return {"params": str(params_file), "role": role, **start, **data}
+
+
+def model_card(student: Path, p: Params, params_file: Path | None) -> dict:
+    """What is known about the scoring model, from its folder (modalities, sizes) and the params file."""
+    config = _read_json(student / "config.json")
+    text = config.get("text_config") or {}
+    vision = config.get("vision_config") or {}
+    card = {"model": str(student),
+            "prompt_modalities": _read_json(student / PROMPT_FILE).get("modalities", "not recorded (all)"),
+            "decoder": {k: text[k] for k in ("hidden_size", "num_hidden_layers") if k in text},
+            "vision": {k: vision[k] for k in ("image_size", "patch_size", "num_hidden_layers") if k in vision},
+            "training_data": _training_data(student, p, params_file)}
+    if card["training_data"] is None:
+        card["training_data_unknown"] = ("no params file read" if params_file is None or not params_file.is_file()
+                                         else f"the model is not in the repository of {params_file}")
+    return card
+
+
+def unlike_training(card: dict, width: int, height: int, fps: float) -> str | None:
+    """Why the video is unlike the synthetic clips the model was trained on (size or rate), or None."""
+    data = card.get("training_data") or {}
+    if not data.get("synthetic"):
+        return None
+    (w, h), rate = data["frame_size"], data["fps"]
+    if (width, height) == (w, h) and abs(fps - rate) <= 0.2 * rate:
+        return None
+    return (f"the model was trained only on synthetic {w}x{h}, {rate}-fps demo clips; this video is {width}x{height} "
+            f"at {fps:.3g} fps, so its scores may mean little (docs/models.md)")
 
 
 def _load_models(opts: SummarizeOptions, p: Params):
@@ -73,7 +201,8 @@ def _load_models(opts: SummarizeOptions, p: Params):
     try:
         runner = EarlyExitRunner(model, answer_token_ids(processor.tokenizer), heads)
     except ValueError as e:
-        raise InputError(opts.exits or opts.student, f"does not fit the student {opts.student}: {e}") from None
+        raise InputError(opts.exits or opts.student, f"does not fit the student {opts.student}: {e} "
+                                                     "(pass --exits the heads trained on that student, or --no-early-exit)") from None
     return runner, processor, load_asr(dataclasses.replace(p.asr, model=opts.asr_model))
 
 
@@ -161,7 +290,7 @@ def _score(runner, processor, prompts: list[str], frames: np.ndarray, batch_size
     from deevisum.models.scoring import build_batch, expected_score
 
     logits, layers = [], []
-    for i in tqdm(range(0, len(prompts), batch_size), desc="scoring", unit="batch"):
+    for i in tqdm(range(0, len(prompts), batch_size), desc="scoring", unit="batch", leave=False):
         out = runner.run(build_batch(processor, prompts[i : i + batch_size], frames[i : i + batch_size]),
                          thresholds=thresholds, measure=measure)
         logits.append(out.logits)
@@ -169,34 +298,46 @@ def _score(runner, processor, prompts: list[str], frames: np.ndarray, batch_size
     return expected_score(torch.cat(logits)), torch.cat(layers).numpy()
 
 
-def summarize(source: str | Path, output: str | Path, opts: SummarizeOptions, p: Params, inputs: Sequence[Path] = ()
-              ) -> SummaryResult:
-    """Summarize ``source`` into ``output`` (+ ``.png`` and ``.json`` next to it); returns what was selected.
+def summarize(source: str | Path, output: str | Path | None, opts: SummarizeOptions, p: Params, inputs: Sequence[Path] = (),
+              *, params_file: Path | None = None, given: Sequence[str] = ()) -> SummaryResult:
+    """Summarize ``source`` into ``output`` (default :func:`default_output`; + ``.png`` and ``.json`` next
+    to it); returns what was selected.
 
-    The paths are checked first, before the pipeline's modules are imported: none of the outputs may
-    be a directory, the video, a model file or another of ``inputs`` (the params file)."""
+    Everything that can be checked is checked first, before torch and the pipeline's models are
+    imported: none of the outputs may be a directory, the video, a model file or another of ``inputs``
+    (the params file); the model folders must hold a model and exit heads; the video must be readable
+    and long enough for the budget. ``params_file``: where ``p`` came from (for the model card);
+    ``given``: which of ``student`` / ``exits`` the user named (for the next step a message suggests)."""
     if not 0 < opts.budget <= 1:
         raise ValueError(f"budget must be a fraction in (0, 1], got {opts.budget}")
     source = check_input_file(source, "video file not found")
-    output = check_output(output, [source, opts.student, opts.exits, *inputs])
+    output = check_output(default_output(source) if output is None else output, [source, opts.student, opts.exits, *inputs])
+    check_models(opts, "student" in given, "exits" in given)
+
+    from deevisum.data.video import probe
+    from deevisum.summary.keyshots import capacity
+
+    info = probe(source)  # InputError: missing, unreadable, no video stream, truncated
+    _step(f"{source.name}: {info.duration:.1f} s, {info.width}x{info.height}, {info.fps:g} fps, "
+          f"{'with' if info.has_audio else 'no'} audio")
+    if capacity(opts.budget, info.n_frames) < 1:
+        raise InputError(source, f"a {opts.budget:g} summary of its {info.n_frames} frames is shorter than one frame (raise --budget)")
+    card = model_card(opts.student, p, params_file)
+    warning = unlike_training(card, info.width, info.height, info.fps)
+    card["input_unlike_training_data"] = None if not (card["training_data"] or {}).get("synthetic") else warning is not None
+    if warning:
+        LOG.warning(warning)
+    LOG.debug("model card: %s", json.dumps(card))
 
     from deevisum.data.prompts import FULL, prompt_fields, prompts_for, render_prompt
-    from deevisum.data.video import frame_times, probe, read_frames_1fps
+    from deevisum.data.video import frame_times, read_frames_1fps
     from deevisum.evaluation.scores import expand_scores
     from deevisum.models.vlm import model_modalities
-    from deevisum.summary.keyshots import (
-        capacity,
-        fit_shots,
-        keyshot_summaries,
-        shot_means,
-    )
+    from deevisum.summary.keyshots import fit_shots, keyshot_summaries, shot_means
     from deevisum.summary.shots import frame_features, kts_shots
     from deevisum.timebase import frame_time
 
-    info = probe(source)  # InputError: missing, unreadable, no video stream, truncated
-    _step(f"{source.name}: {info.duration:.1f} s, {info.fps:g} fps, {'with' if info.has_audio else 'no'} audio")
-    if capacity(opts.budget, info.n_frames) < 1:
-        raise InputError(source, f"a {opts.budget:g} summary of its {info.n_frames} frames is shorter than one frame (raise --budget)")
+    _step(f"loading the model {opts.student}" + (f" and exit heads {opts.exits}" if opts.exits else ""))
     runner, processor, transcriber = _load_models(opts, p)
     thresholds, threshold_source = _thresholds(runner, opts, p)  # heads without a calibration fail before decoding
     _step("reading one frame per second while transcribing speech and measuring audio cues")
@@ -231,7 +372,7 @@ def summarize(source: str | Path, output: str | Path, opts: SummarizeOptions, p:
                 "threshold_source": threshold_source, "confidence": p.ee.confidence, "budget": opts.budget, "shot_value": opts.shot_value, "max_shot_seconds": p.summarize.max_shot_seconds,
                 "category": opts.category, "has_audio": info.has_audio}
     _step(f"cutting {len(result.selected)} of {len(shots)} shots into the summary video, PNG and JSON")
-    write_outputs(source, output, result, info.has_audio, times, opts.title, settings)
+    write_outputs(source, output, result, info.has_audio, times, opts.title, settings, card)
     _step(f"wrote {output}: {result.summary_seconds:.1f} s of {info.duration:.1f} s ({result.summary_seconds / info.duration:.0%})")
     return result
 
@@ -239,8 +380,9 @@ def summarize(source: str | Path, output: str | Path, opts: SummarizeOptions, p:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``deevisum summarize`` flags; defaults come from params.yaml (``summarize``, ``asr``, ``ee``)."""
     parser.add_argument("input", type=Path, help="video to summarize")
-    parser.add_argument("-o", "--output", type=Path, required=True,
-                        help="summary video (.mp4/.mkv/.mov); OUTPUT.png (score timeline) and OUTPUT.json are written next to it")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="summary video (.mp4/.mkv/.mov; default: INPUT_STEM.summary.mp4 beside the input); "
+                             "OUTPUT.png (score timeline) and OUTPUT.json (segments, scores, settings, model card) go next to it")
     parser.add_argument("--budget", type=cli.fraction, help="summary length as a fraction of the video (default: summarize.budget)")
     parser.add_argument("--threshold", type=cli.threshold,
                         help="early-exit confidence threshold >= 0: 0 always exits at the first head, above 1 never "
@@ -273,6 +415,10 @@ def options(args: argparse.Namespace, p: Params) -> SummarizeOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    p = load_params(args.params) if args.params.is_file() or args.params != Path("params.yaml") else Params()
-    summarize(args.input, args.output, options(args, p), p, [args.params])
+    read = args.params.is_file() or args.params != Path("params.yaml")
+    p = load_params(args.params) if read else Params()
+    opts = options(args, p)
+    LOG.debug("params: %s; options: %s", args.params if read else "built-in defaults (no ./params.yaml)", opts)
+    given = [name for name in ("student", "exits") if getattr(args, name) is not None]
+    summarize(args.input, args.output, opts, p, [args.params], params_file=args.params if read else None, given=given)
     return 0
