@@ -15,3 +15,17 @@ def pipeline_paths() -> dict[str, str]:
         if isinstance(entry, dict) and "paths" in entry:
             return entry["paths"]
     raise SystemExit("dvc.yaml: no `vars: paths` block")
+
+
+def role_params(p, role: str):
+    """``(ModelParams, ArchParams, note)`` of a role as the pipeline builds it (``build_vlm(mp, arch, ...)``). A role
+    whose source is the pretrain stage's checkpoint, not made yet, starts from its architecture's random weights
+    instead (``tiny``): the note says so (timings are the architecture's, not the weights')."""
+    from dataclasses import replace
+
+    from deevisum.config import PRETRAINED
+
+    mp, arch = getattr(p.models, role), getattr(p.pretrain, role)
+    if mp.source.startswith(PRETRAINED) and not (REPO / mp.source / "config.json").is_file():
+        return replace(mp, source="tiny"), arch, f"{mp.source} not found (dvc repro pretrain): random {role} weights"
+    return mp, arch, ""

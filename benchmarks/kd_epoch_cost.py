@@ -2,8 +2,9 @@
 
 Usage: python benchmarks/kd_epoch_cost.py [--examples ... --distill data/distill]   (after
 mskd_stage2: needs the stored teacher and mentor distributions; the paths default to the
-pipeline's, from the ``vars: paths`` of dvc.yaml). Trains one epoch of the default student from
-the same seed twice per loss (alternating, best of two against machine noise): CE only, and MSKD
+pipeline's, from the ``vars: paths`` of dvc.yaml). Trains one epoch of the default student (its
+pretrained checkpoint, or its architecture's random weights before the pretrain stage ran) on the
+first run (selected fold, seed) from the same seed twice per loss (alternating, best of two against machine noise): CE only, and MSKD
 (CE + phi KL to the mentor + psi KL to the teacher, targets read from the stored distributions,
 never a teacher forward).
 """
@@ -16,13 +17,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from common import pipeline_paths
+from common import pipeline_paths, role_params
 
 from deevisum.checkpointing import Checkpoint
 from deevisum.config import load_params
 from deevisum.data.examples import ProcessedData, answer_targets
 from deevisum.data.prompts import FULL, prompts_for
-from deevisum.distill.roles import stored_logits
+from deevisum.data.splits import runs
+from deevisum.distill.roles import distributions_file, stored_logits
 from deevisum.distill.trainer import ExampleSet, KDConfig, train_vlm
 from deevisum.models.scoring import answer_token_ids
 from deevisum.models.vlm import build_vlm
@@ -36,13 +38,17 @@ def main() -> None:
     args = ap.parse_args()
     p = load_params()
     cfg = replace(p.train, epochs=1)
-    data = ProcessedData(args.examples, args.splits, args.frames)
-    _, processor = build_vlm(p.models.student, args.tokenizer, p.frames.image_size, cfg.seed)
+    run = runs(args.splits, cfg.seeds)[0]
+    data = ProcessedData(args.examples, args.splits, args.frames, run.fold)
+    mp, arch, note = role_params(p, "student")
+    if note:
+        print(note)
+    _, processor = build_vlm(mp, arch, args.tokenizer, p.frames.image_size, run.seed)
     ids = answer_token_ids(processor.tokenizer)
     sets = {}
     for split in ("train", "val"):  # the MSKD student's inputs (mskd_stage3: every modality)
         ex = data.examples(split)
-        kd_logits = {t: stored_logits(args.distill / f"{t}.safetensors", ex, ids) for t in ("teacher", "mentor")}
+        kd_logits = {t: stored_logits(distributions_file(args.distill / t, run), ex, ids) for t in ("teacher", "mentor")}
         sets[split] = ExampleSet(prompts_for(ex, FULL, p.prompts.template), data.frames(ex),
                                  answer_targets(ex, cfg.soft_targets), kd_logits)
     losses = {"ce": KDConfig(), "mskd": KDConfig({"mentor": p.mskd.phi, "teacher": p.mskd.psi}, p.mskd.temperature)}
@@ -50,13 +56,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(2):
             for name, kd in losses.items():
-                model, _ = build_vlm(p.models.student, args.tokenizer, p.frames.image_size, cfg.seed)
+                model, _ = build_vlm(mp, arch, args.tokenizer, p.frames.image_size, run.seed)
                 t0 = time.perf_counter()  # a fresh checkpoint per run: nothing is resumed
                 train_vlm(model, processor, sets["train"], sets["val"], cfg, kd,
-                          Checkpoint(Path(tmp) / f"{name}{rep}", f"{name}{rep}"), Path(tmp) / f"{name}{rep}_curves", desc=name)
+                          Checkpoint(Path(tmp) / f"{name}{rep}", f"{name}{rep}"), run.seed, desc=name)
                 times[name].append(time.perf_counter() - t0)
     ce, mskd = min(times["ce"]), min(times["mskd"])
-    print(f"student epoch ({len(sets['train'])} examples, incl. validation + checkpoint): CE only {ce:.2f} s, MSKD {mskd:.2f} s")
+    print(f"student {run.name} epoch ({len(sets['train'])} examples, incl. validation + checkpoint): CE only {ce:.2f} s, MSKD {mskd:.2f} s")
     print(f"distillation / CE-only epoch cost: {mskd / ce:.3f}x (target <= 1.3x)")
 
 

@@ -11,8 +11,8 @@ the machine's load average at the start (other jobs on a shared machine stretch 
 not the CPU time).
 
 Models: ``models/student`` and ``models/exits`` (``dvc repro``). When they are absent or were made
-by other code (unknown prompt modalities), a student of the same shape (``models.student`` params)
-with random weights and random exit heads is built instead, and the output says so: the timing
+by other code (unknown prompt modalities), a student of the same shape (the ``pretrain.student``
+architecture) with random weights and random exit heads is built instead, and the output says so: the timing
 is that of the architecture, not of the weights.
 
     python benchmarks/long_video.py [--lengths 600 3600 7200] [--student DIR --exits DIR]
@@ -66,7 +66,7 @@ def build_models(root: Path) -> tuple[Path, Path]:
     """A random-weight student of the demo student's shape and random exit heads (as the tests build them)."""
     import torch
 
-    from deevisum.config import load_params
+    from deevisum.config import ModelParams, load_params
     from deevisum.early_exit.heads import ExitConfig, ExitHeads, save_exit_heads
     from deevisum.models.tokenizer import train_tokenizer
     from deevisum.models.vlm import build_vlm, save_vlm
@@ -74,10 +74,11 @@ def build_models(root: Path) -> tuple[Path, Path]:
     p = load_params(REPO / "params.yaml")
     words = p.prompts.template + " none demo loud quiet sudden sound speech no audio"
     train_tokenizer([words], vocab_size=p.tokenizer.vocab_size).save_pretrained(str(root / "tokenizer"))
-    model, processor = build_vlm(p.models.student, root / "tokenizer", p.frames.image_size, seed=0)
-    save_vlm(model, processor, root / "student", p.models.student)
+    tiny = ModelParams(source="tiny")
+    model, processor = build_vlm(tiny, p.pretrain.student, root / "tokenizer", p.frames.image_size, seed=0)
+    save_vlm(model, processor, root / "student", tiny)
     torch.manual_seed(0)
-    config = ExitConfig(hidden_size=p.models.student.hidden_size, exit_layers=p.ee.exit_layers, n_answers=5,
+    config = ExitConfig(hidden_size=p.pretrain.student.hidden_size, exit_layers=p.ee.exit_layers, n_answers=5,
                         head_dim=p.ee.train.head_dim)
     save_exit_heads(ExitHeads(config), root / "exits")
     return root / "student", root / "exits"

@@ -7,7 +7,9 @@ real annotation files (``../shared/data/tvsum``); the pixels and the audio are t
 at the real rate), at a small resolution. The stage scripts then run with their ``dvc.yaml``
 commands in a temporary copy of the project whose params point ``data.dataset_dir`` at the
 corpus, run fold 0 only and train 1 epoch: extract_frames, transcribe, audio_cues, build_prompts,
-build_tokenizer, finetune_teacher and score (the teacher only). Per stage: wall and CPU seconds,
+build_tokenizer, finetune_teacher and score (the teacher only). The pretraining stages are left out
+(their corpus does not grow with this one): the tokenizer is trained on this corpus's prompts and
+the teacher finetunes its architecture from random weights (``source: tiny``), which costs the same. Per stage: wall and CPU seconds,
 the peak RSS of its tree's largest process (GNU time) and of its whole tree (sampled), and the
 disk of its outputs; per video-hour too. The same run on category-balanced subsets of 10 and 25
 videos gives the growth ratios time(50)/time(25) and time(25)/time(10), to compare with the
@@ -68,8 +70,10 @@ RESULTS = REPO / "benchmarks" / "results" / "tvsum_scale.json"
 STAGES = ("extract_frames", "transcribe", "audio_cues", "build_prompts", "build_tokenizer", "finetune_teacher", "score")
 ROLES = {"score": ["teacher"]}
 """Stages whose role list is cut to the roles trained here."""
-PARAMS = {"prompts": {"folds": [0]}, "train": {"epochs": 1}}
-"""Overrides of params.yaml (besides data.dataset_dir and the demo size)."""
+PARAMS = {"prompts": {"folds": [0]}, "train": {"epochs": 1}, "models": {"teacher": {"source": "tiny"}}}
+"""Overrides of params.yaml (besides data.dataset_dir and the demo size): no pretrained checkpoint is needed."""
+ARGS = {"build_tokenizer": {"--examples": "${paths.examples}"}}
+"""Options of a stage's command replaced here: the tokenizer learns this corpus's prompts (no pretraining corpus)."""
 RATES = tuple(Fraction(r) for r in ("24000/1001", "24", "25", "30000/1001", "30"))
 STYLES = list(CATEGORIES)
 """The demo's category looks (backgrounds), dealt by video index: TVSum's categories have none."""
@@ -246,6 +250,8 @@ def stage_commands(project: Path, params: dict[str, Any]) -> dict[str, tuple[lis
         if name in ROLES:  # positional roles sit between the script and the first option
             first_option = next(i for i, tok in enumerate(cmd) if tok.startswith("--"))
             cmd = [*cmd[:2], *ROLES[name], *cmd[first_option:]]
+        for option, value in ARGS.get(name, {}).items():
+            cmd[cmd.index(option) + 1] = resolve(value)
         outs = [project / resolve(o if isinstance(o, str) else next(iter(o))) for o in stage.get("outs", [])]
         out[name] = (cmd, outs)
     return out

@@ -241,6 +241,11 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
         raise
 
 
+def worker_count() -> int:
+    """CPU cores this process may use: how many independent items (videos, training runs) to process at once."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     """Write JSON atomically (sorted keys and a trailing newline keep diffs stable)."""
     with atomic_path(path) as tmp:

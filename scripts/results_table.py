@@ -161,6 +161,24 @@ def early_exit_table(report: Mapping) -> list[str]:
         f"| early exit | {_threshold(report)} | {report['agreement_vs_full']:.1%} | "
         + " | ".join(f"{report[m]:.3f} ({-report[f'{m}_drop']:+.3f})" for m, _ in QUALITY)
         + f" | {report['mean_layers']:.2f} | {report['layer_bound']:.2f}× | {speedup} |",
+        *_later_layers(report),
+    ]
+
+
+def _later_layers(report: Mapping) -> list[str]:
+    """The premise of early exit: full depth against the same student stopped after its first exit, paired."""
+    later = report.get("later_layers")
+    if later is None:
+        return []
+    first, diff = later["first_exit"], later["full_minus_first_exit"]
+    tau = diff["kendall_tau"]
+    return [
+        f"| first exit only (every segment leaves after layer {later['exit_layer']}) | – | – | "
+        + " | ".join(f"{first[m]:.3f}" for m, _ in QUALITY) + f" | {later['exit_layer']} | – | – |",
+        "",
+        f"Do the later layers matter? Full depth − first exit only, paired over the test videos: Kendall τ "
+        f"{tau['mean_diff']:+.3f} {_interval(*tau['ci95'])}, {_p(tau['p_value'])} "
+        f"{'✓' if tau['ci95'][0] > 0 else '✗'}.",
     ]
 
 

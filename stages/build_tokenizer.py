@@ -1,19 +1,18 @@
-"""Stage build_tokenizer: per selected fold, a word-level tokenizer trained on that fold's train + val
-prompts (the tiny models' vocabulary; no test video's words)."""
+"""Stage build_tokenizer: the word-level tokenizer of the tiny architectures, trained on the pretraining corpus's
+prompts and caption prompts (it goes into every pretrained checkpoint, as a real checkpoint brings its own; no
+demo video's words)."""
 
 from deevisum.app.stage import stage_args
 from deevisum.config import load_params
-from deevisum.data.examples import split_examples
-from deevisum.data.splits import read_splits
+from deevisum.data.captions import CAPTION_PROMPTS
+from deevisum.data.examples import read_examples
 from deevisum.io import atomic_path
-from deevisum.models.tokenizer import tokenizer_dir, train_tokenizer
+from deevisum.models.tokenizer import train_tokenizer
 
 if __name__ == "__main__":
-    args = stage_args(__doc__, ["examples", "splits", "out"])
-    vocab_size = load_params().tokenizer.vocab_size
+    args = stage_args(__doc__, ["examples", "out"])
+    prompts = [e["prompt"] for e in read_examples(args.examples)] + list(CAPTION_PROMPTS.values())
+    tokenizer = train_tokenizer(prompts, load_params().tokenizer.vocab_size)
     with atomic_path(args.out) as tmp:
-        for fold in read_splits(args.splits)["selected"]:
-            prompts = [e["prompt"] for e in split_examples(args.examples, args.splits, fold, "train", "val")]
-            tokenizer = train_tokenizer(prompts, vocab_size)
-            tokenizer.save_pretrained(str(tokenizer_dir(tmp, fold)))
-            print(f"fold {fold} tokenizer: {len(tokenizer)} tokens from {len(prompts)} prompts")
+        tokenizer.save_pretrained(str(tmp))
+    print(f"tokenizer: {len(tokenizer)} tokens from {len(prompts)} prompts")

@@ -1,13 +1,13 @@
 """Stage train_student: the ablation students (deevisum.distill.roles.STUDENT_VARIANTS), one run per fold and seed.
 
-All variants train in one process (imports and data loading are paid once); each keeps its own
-models/student_<variant>, checkpoint and curves folders.
+All variants' runs go to one pool of worker processes (deevisum.distill.parallel); each variant keeps
+its own models/student_<variant>, checkpoint and curves folders.
 """
 
 from deevisum.app.stage import stage_args
 from deevisum.config import load_params
 from deevisum.data.examples import ProcessedData
-from deevisum.distill.roles import STUDENT_VARIANTS, RoleFiles, train_role
+from deevisum.distill.roles import STUDENT_VARIANTS, RoleFiles, role_jobs, train_jobs
 from deevisum.distill.trainer import kd_config
 
 if __name__ == "__main__":
@@ -15,6 +15,7 @@ if __name__ == "__main__":
                       lists=["variants"])
     p = load_params()
     data = ProcessedData(args.examples, args.splits, args.frames)
+    jobs = []
     for name in args.variants:
         variant = STUDENT_VARIANTS[name]
         role = f"student_{name}"
@@ -22,4 +23,6 @@ if __name__ == "__main__":
                           {"teacher": args.teacher_dist})
         # the same total KD weight as the MSKD student (phi + psi), all of it on the teacher
         kd = kd_config({target: p.mskd.phi + p.mskd.psi for target in variant.kd_from}, p.mskd)
-        train_role(p.models.student, p.train, p.frames.image_size, kd, data, files, variant.modalities, p.prompts.template)
+        jobs += role_jobs(p.models.student, p.pretrain.student, p.train, p.frames.image_size, kd, data, files,
+                          variant.modalities, p.prompts.template)
+    train_jobs(jobs)

@@ -3,7 +3,7 @@ word error rate against the narration script where the dataset has one (the demo
 
 from deevisum.app.stage import stage_args
 from deevisum.config import load_params
-from deevisum.data.asr import load_asr, transcribe_dir
+from deevisum.data.asr import load_asr, parallel_files, transcribe_dir
 from deevisum.data.demo.narration import read_script
 from deevisum.data.demo.plan import EVENTS_FILE
 from deevisum.evaluation.wer import corpus_wer
@@ -13,7 +13,8 @@ if __name__ == "__main__":
     args = stage_args(__doc__, ["dataset", "audio", "out", "report", "metrics"])
     p = load_params()
     report = BadInputReport(p.data.on_error)
-    transcripts = transcribe_dir(load_asr(p.asr), args.audio, report)
+    workers = parallel_files(p.asr)
+    transcripts = transcribe_dir(load_asr(p.asr, workers), args.audio, report, workers)
     write_json(args.out, transcripts)
     script = read_script(args.dataset / "data" / EVENTS_FILE)
     heard = {vid: " ".join(s["text"] for s in segments) for vid, segments in transcripts.items()}

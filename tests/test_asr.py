@@ -18,12 +18,13 @@ from deevisum.data.asr import (
     is_non_speech,
     is_unreliable,
     load_asr,
+    parallel_files,
     transcribe_dir,
 )
 from deevisum.data.demo.narration import speak
 from deevisum.data.wav import write_wav
 from deevisum.evaluation.wer import corpus_wer, edit_distance, normalise
-from deevisum.io import BadInputReport, InputError
+from deevisum.io import BadInputReport, InputError, worker_count
 
 SEGMENT_KEYS = {"start", "end", "text", "no_speech_prob", "avg_logprob", "compression_ratio", "words"}
 SR = 16000
@@ -114,6 +115,52 @@ def test_transcribe_dir_keys_by_video_and_reports_bad_files(tmp_path: Path) -> N
         transcribe_dir(fake, audio, BadInputReport("stop"))
     with pytest.raises(InputError, match="audio folder not found"):
         transcribe_dir(fake, tmp_path / "missing", BadInputReport("skip"))
+
+
+def test_transcribe_dir_with_workers_gives_what_one_at_a_time_gives(tmp_path: Path) -> None:
+    """Files transcribed side by side (finishing out of order) come back keyed in file order, bad ones reported
+    in file order too."""
+    import threading
+    import time
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for i, name in enumerate("abcdef"):
+        if name in "bd":
+            write_wav(audio / f"{name}.wav", np.zeros(8000), 8000)  # the wrong rate
+        else:
+            write_wav_file(audio / f"{name}.wav", np.full(SR // (i + 1), 0.01))
+    threads = set()
+
+    def fake(wav: Path) -> list:
+        from deevisum.data.wav import read_wav
+
+        threads.add(threading.get_ident())
+        n = len(read_wav(wav, SR))
+        time.sleep(0.3 * n / SR)  # the first files finish last
+        return [{"start": 0.0, "end": n / SR, "text": Path(wav).stem}]
+
+    reports = [BadInputReport("skip"), BadInputReport("skip")]
+    serial = transcribe_dir(fake, audio, reports[0])
+    threads.clear()
+    parallel = transcribe_dir(fake, audio, reports[1], workers=3)
+    assert len(threads) > 1
+    assert list(parallel) == list(serial) == ["a", "c", "e", "f"] and parallel == serial
+    assert [r["item"] for r in reports[1].skipped] == [r["item"] for r in reports[0].skipped] == ["b", "d"]
+    with pytest.raises(InputError, match="8000"):
+        transcribe_dir(fake, audio, BadInputReport("stop"), workers=3)
+
+
+def test_bundled_model_transcribes_files_side_by_side(spoken: tuple[Path, str], tmp_path: Path) -> None:
+    """One faster-whisper model serving two threads at once hears each file as it does alone."""
+    assert parallel_files(AsrParams()) == worker_count() and parallel_files(AsrParams(engine="openai-whisper")) == 1
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for name in ("x", "y", "z"):
+        (audio / f"{name}.wav").write_bytes(spoken[0].read_bytes())
+    alone = load_asr(AsrParams())(spoken[0])
+    together = transcribe_dir(load_asr(AsrParams(), workers=2), audio, BadInputReport("stop"), workers=2)
+    assert together == {name: alone for name in ("x", "y", "z")}
 
 
 def test_wer_counts_edits_over_reference_words() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from deevisum.config import DemoParams, Params, PromptsParams, load_params, to_dict
+from deevisum.config import PRETRAINED, ROLES, DemoParams, Params, PromptsParams, load_params, to_dict
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,8 +36,24 @@ def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
         ("train:\n  batch_size: 0\n", "params: train.batch_size = 0: must be >= 1"),
         ("ee:\n  exit_layers: [1, x]\n", "params: ee.exit_layers[1] = 'x': must be an integer"),
         ("ee:\n  exit_layers: [2, 1]\n", "params: ee.exit_layers = [2, 1]: must be a non-empty, strictly increasing"),
-        ("ee:\n  exit_layers: [1, 8]\n",
-         "params: ee.exit_layers = [1, 8]: must be below models.student.num_layers (8)"),
+        ("ee:\n  exit_layers: [1, 6]\n",
+         "params: ee.exit_layers = [1, 6]: must be below pretrain.student.num_layers (6)"),
+        ("pretrain:\n  student:\n    num_layers: 4\n",
+         "params: ee.exit_layers = [2, 4]: must be below pretrain.student.num_layers (4)"),
+        ("models:\n  student:\n    source: tiny\nee:\n  exit_layers: [1, 6]\n",
+         "params: ee.exit_layers = [1, 6]: must be below pretrain.student.num_layers (6)"),
+        ("pretrain:\n  corpus:\n    seed: 0\n",
+         "params: pretrain.corpus.seed = 0: must differ from demo.seed (0)"),
+        ("demo:\n  seed: 1\n", "params: pretrain.corpus.seed = 1: must differ from demo.seed (1)"),
+        ("pretrain:\n  corpus:\n    min_seconds: 50\n    max_seconds: 40\n",
+         "params: pretrain.corpus.min_seconds = 50: must be <= max_seconds (40)"),
+        ("pretrain:\n  corpus:\n    n_videos: 10\n  val_videos: 10\n",
+         "params: pretrain.val_videos = 10: must be < corpus.n_videos (10)"),
+        ("pretrain:\n  teacher:\n    hidden_size: 0\n", "params: pretrain.teacher.hidden_size = 0: must be >= 1"),
+        ("pretrain:\n  mentor:\n    lr: 0\n", "params: pretrain.mentor.lr = 0.0: must be > 0"),
+        ("pretrain:\n  student:\n    depth: 3\n", "params: pretrain.student.depth = 3: unknown key; allowed: hidden_size,"),
+        ("models:\n  student:\n    num_layers: 8\n",
+         "params: models.student.num_layers = 8: unknown key; allowed: source, quantize_4bit, compute_dtype, lora_r,"),
         ("ee:\n  target_agreement: 1\n", "params: ee.target_agreement = 1.0: must be < 1"),
         ("prompts:\n  folds: [5]\n  n_folds: 5\n", "params: prompts.folds = [5]: every fold must be < n_folds (5)"),
         ("prompts:\n  folds: []\n", "params: prompts.folds = []: must be a non-empty list without repeats"),
@@ -67,7 +83,21 @@ def test_float_strings_load_as_floats(tmp_path: Path) -> None:
 
 def test_nullable_and_untouched_values(tmp_path: Path) -> None:
     p = _load(tmp_path, "asr:\n  sample_len: null\ntrain:\n  epochs: 4\n")
-    assert p.asr.sample_len is None and p.train.epochs == 4 and p.models.teacher.lr == 0.0005
+    assert p.asr.sample_len is None and p.train.epochs == 4 and p.models.teacher.lr == 0.0003
+
+
+def test_exit_layers_are_checked_only_against_a_known_depth(tmp_path: Path) -> None:
+    """Another checkpoint's depth is not known from params: exits beyond pretrain.student.num_layers pass."""
+    p = _load(tmp_path, "models:\n  student:\n    source: google/paligemma2-3b-pt-224\nee:\n  exit_layers: [4, 12]\n")
+    assert p.ee.exit_layers == [4, 12]
+
+
+def test_roles_start_from_their_pretrained_checkpoints() -> None:
+    p = Params()
+    assert {r: getattr(p.models, r).source for r in ROLES} == {r: f"{PRETRAINED}/{r}" for r in ROLES}
+    sizes = [getattr(p.pretrain, r) for r in ROLES]
+    assert [a.hidden_size for a in sizes] == sorted((a.hidden_size for a in sizes), reverse=True)
+    assert p.pretrain.corpus.seed != p.demo.seed
 
 
 def test_selected_folds_default_to_all_and_come_sorted(tmp_path: Path) -> None:

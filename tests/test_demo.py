@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,7 +17,8 @@ from deevisum.config import DemoParams
 from deevisum.data.benchmarks import read_tvsum
 from deevisum.data.demo import corpus as demo
 from deevisum.data.demo.corpus import generate_corpus
-from deevisum.data.demo.plan import COLOURS, EVENTS_FILE, OBJECTS, plan_corpus
+from deevisum.data.demo.plan import COLOURS, EVENTS_FILE, OBJECTS, plan_corpus, read_videos
+from deevisum.io import InputError
 
 TINY = DemoParams(seed=3, n_videos=2, min_seconds=4, max_seconds=5, width=32, height=24)
 
@@ -64,24 +67,57 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
     assert set(a.values()).isdisjoint(c.values())
 
 
-def test_a_failed_run_leaves_the_previous_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_run_leaves_the_previous_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path_factory: pytest.TempPathFactory) -> None:
     out = tmp_path / "demo"
     generate_corpus(out, TINY)
     before = _hashes(out)
-    calls = []
-
-    def encode_then_die(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise RuntimeError("killed")
-        return real_encode(*args, **kwargs)
-
-    real_encode = demo.encode_mp4
-    monkeypatch.setattr(demo, "encode_mp4", encode_then_die)
-    with pytest.raises(RuntimeError, match="killed"):
+    # Videos render in spawned worker processes, which a monkeypatch does not reach: an ffmpeg first on the
+    # PATH (the workers inherit it) encodes the first video it is asked for and dies at the end of every other one.
+    fake = _fake_ffmpeg(tmp_path_factory.mktemp("fake_ffmpeg"), 'if mkdir "{dir}/first" 2>/dev/null; then exec "{real}" "$@"; fi\n'
+                        'cat > /dev/null\necho killed >&2\nexit 1\n')
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(RuntimeError, match=r"ffmpeg failed encoding .*killed"):
         generate_corpus(out, DemoParams(**{**TINY.__dict__, "seed": 99}))
+    assert (fake / "first").is_dir()  # the fake one ran (in a worker)
     assert _hashes(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # no temporary left behind
+
+
+def _fake_ffmpeg(folder: Path, body: str) -> Path:
+    """``folder`` holding an executable ``ffmpeg`` shell script (``{dir}``: the folder, ``{real}``: the real ffmpeg)."""
+    real = shutil.which("ffmpeg")
+    assert real
+    (folder / "ffmpeg").write_text("#!/bin/sh\n" + body.format(dir=folder, real=real))
+    (folder / "ffmpeg").chmod(0o755)
+    return folder
+
+
+def test_an_ffmpeg_that_dies_early_is_reported_with_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ffmpeg exiting before it read the frames (a bad option, a missing codec) fails with what it logged."""
+    from deevisum.data.demo.render import encode_mp4, render_frames, synth_audio
+    from deevisum.data.wav import write_wav
+
+    (tmp_path / "bin").mkdir()
+    fake = _fake_ffmpeg(tmp_path / "bin", "echo no such codec >&2\nexit 1\n")
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    plan = plan_corpus(TINY)[0]
+    write_wav(tmp_path / "a.wav", synth_audio(plan, TINY), TINY.sample_rate)
+    with pytest.raises(RuntimeError, match=r"ffmpeg failed encoding .*out\.mp4 \(exit 1\): no such codec"):
+        encode_mp4(render_frames(plan, TINY), tmp_path / "a.wav", TINY, tmp_path / "out.mp4")
+
+
+def test_parallel_rendering_changes_no_byte(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three videos rendered side by side (twice) and one after another give the same files."""
+    p = DemoParams(seed=5, n_videos=3, min_seconds=4, max_seconds=5, width=32, height=24)
+    monkeypatch.setattr(demo, "worker_count", lambda: 3)
+    generate_corpus(tmp_path / "a", p)
+    generate_corpus(tmp_path / "b", p)
+    monkeypatch.setattr(demo, "worker_count", lambda: 1)
+    generate_corpus(tmp_path / "serial", p)
+    a = _hashes(tmp_path / "a")
+    assert len([k for k in a if k.endswith(".mp4")]) == 3
+    assert a == _hashes(tmp_path / "b") == _hashes(tmp_path / "serial")
 
 
 def test_layout_is_read_by_the_tvsum_reader(mini_corpus: Path) -> None:
@@ -150,6 +186,40 @@ def test_rendered_events_shots_and_sounds_are_in_the_files(mini_corpus: Path) ->
             seen.add("sound")
             assert db[cue].min() > db[~cue].max() + 6
     assert seen >= {"flash", "object", "sound", "cut"}, f"the mini corpus lacks some event types: {seen}"
+
+
+def test_read_videos_gives_each_seconds_latent_importance_and_the_events(mini_corpus: Path) -> None:
+    videos = read_videos(mini_corpus / "data" / EVENTS_FILE)
+    events = _events(mini_corpus)
+    assert set(videos) == set(events)
+    for vid, video in videos.items():
+        values = video["latent"]
+        assert values == events[vid]["latent"] and len(values) == events[vid]["n_seconds"]
+        assert all(isinstance(v, float) and 0 <= v <= 1 for v in values)
+        assert video["events"] == events[vid]["events"]
+
+
+@pytest.mark.parametrize("content", [
+    None,  # missing
+    b"\xff\xfe not text",
+    "{not json",
+    "[1, 2]",
+    '{"rules": {}}',
+    '{"videos": []}',
+    '{"videos": {"v0": {"n_seconds": 3}}}',
+    '{"videos": {"v0": {"latent": 0.5}}}',
+    '{"videos": {"v0": {"latent": ["high", 0.1], "events": []}}}',
+    '{"videos": {"v0": {"latent": [0.1], "events": 3}}}',
+])
+def test_read_videos_names_a_missing_or_garbled_file(tmp_path: Path, content: str | bytes | None) -> None:
+    path = tmp_path / EVENTS_FILE
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match="file not found" if content is None else "not a corpus events file") as info:
+        read_videos(path)
+    assert str(path) in str(info.value)
 
 
 @pytest.mark.parametrize("bad", [{"width": 33}, {"min_seconds": 50, "max_seconds": 40}, {"max_shot_seconds": 1.0}])

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny_vlm import processed, read_curves, tiny_model, tiny_train, write_corpus
+from tiny_vlm import build_tiny_vlm, processed, read_curves, tiny_model, tiny_train, train_role, write_corpus
 
 from deevisum.checkpointing import PACKAGE_ROOT, Checkpoint, code_digest, import_closure
 from deevisum.data.examples import ProcessedData, answer_targets, example_key
 from deevisum.data.prompts import FULL
-from deevisum.data.splits import Run, read_splits
+from deevisum.data.splits import Run
 from deevisum.distill import roles, trainer
 from deevisum.distill.distributions import load_distributions, save_distributions
 from deevisum.distill.losses import check_answer_vocab, kd_term
@@ -28,13 +28,12 @@ from deevisum.distill.roles import (
     distributions_file,
     store_distributions,
     stored_logits,
-    train_role,
 )
 from deevisum.distill.trainer import ExampleSet, KDConfig, train_vlm
 from deevisum.io import InputError
 from deevisum.models.scoring import answer_token_ids, score_examples, score_saved
-from deevisum.models.tokenizer import tokenizer_dir, train_tokenizer
-from deevisum.models.vlm import build_vlm, load_vlm, model_modalities
+from deevisum.models.tokenizer import train_tokenizer
+from deevisum.models.vlm import load_vlm, model_modalities
 
 FRAME_TEMPLATE = "score importance 1 to 5. category: {category}. audio: {audio}."
 RUN = Run(0, 0)
@@ -134,11 +133,11 @@ def distributions(root: Path, name: str) -> Path:
     return distributions_file(root / "data" / "distill" / name, RUN)
 
 
-def save_tokenizers(data: ProcessedData, tokenizers: Path) -> None:
-    """One tokenizer per selected fold, on its train and val prompts (the build_tokenizer stage)."""
-    for k in read_splits(data.splits_file)["selected"]:
-        examples = data.for_fold(k).examples("train", "val")
-        train_tokenizer([e["prompt"] for e in examples], 100).save_pretrained(str(tokenizer_dir(tokenizers, k)))
+def save_tokenizer(data: ProcessedData, tokenizer: Path) -> None:
+    """The one tokenizer of every fold and role (the build_tokenizer stage; here on the corpus's own prompts,
+    standing in for the pretraining corpus's)."""
+    examples = data.for_fold(0).examples("train", "val", "test")
+    train_tokenizer([e["prompt"] for e in examples], 100).save_pretrained(str(tokenizer))
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +145,7 @@ def pipeline(tmp_path_factory):
     """Tokenizer, teacher, teacher distributions, mentor (KD), MSKD student, on a synthetic corpus."""
     root = tmp_path_factory.mktemp("mskd")
     data = write_corpus(root)
-    save_tokenizers(data, root / "models" / "tokenizer")
+    save_tokenizer(data, root / "models" / "tokenizer")
     cfg = tiny_train()
     train_role(tiny_model(num_layers=2), cfg, 32, KDConfig(), data, role_files(root, "teacher"))
     store_distributions(root / "models" / "teacher", data, root / "data" / "distill" / "teacher", 16, cfg.seeds)
@@ -164,15 +163,15 @@ def test_stages_write_models_curves_and_distributions(pipeline) -> None:
         assert sorted(p.name for p in (pipeline / "models" / name).iterdir()) == [RUN.name]
         assert (pipeline / "models" / name / RUN.name / "model.safetensors").is_file()
         curve = read_curves(pipeline / "dvclive" / name)
-        assert list(curve["epoch"]) == list(range(1, len(curve) + 1))
+        assert list(curve["epoch"]) == list(range(len(curve)))  # epoch 0: the starting weights' validation
         summary = json.loads((pipeline / "dvclive" / name / "metrics.json").read_text())
-        assert summary["step"] == len(curve) and summary[RUN.name]["val_ce"] == pytest.approx(curve["val_ce"].iloc[-1])
+        assert summary["step"] == len(curve) - 1 and summary[RUN.name]["val_ce"] == pytest.approx(curve["val_ce"].iloc[-1])
     for name in ("teacher", "mentor", "student"):
         curve = read_curves(pipeline / "dvclive" / name)
-        assert len(curve) == 3
-        assert curve["train_loss"].iloc[-1] < curve["train_loss"].iloc[0]
-    assert (read_curves(pipeline / "dvclive" / "student")["train_kd"] > 0).all()
-    assert (read_curves(pipeline / "dvclive" / "teacher")["train_kd"] == 0).all()
+        assert len(curve) == 4
+        assert curve["train_loss"].iloc[-1] < curve["train_loss"].iloc[1]
+    assert (read_curves(pipeline / "dvclive" / "student")["train_kd"].dropna() > 0).all()
+    assert (read_curves(pipeline / "dvclive" / "teacher")["train_kd"].dropna() == 0).all()
     for name in ("teacher", "mentor"):
         assert distributions(pipeline, name).is_file()
     assert model_modalities(pipeline / "models" / "student_frame" / RUN.name) == "frame"
@@ -180,10 +179,10 @@ def test_stages_write_models_curves_and_distributions(pipeline) -> None:
 
 
 def test_a_role_trains_one_model_per_fold_and_seed(tmp_path) -> None:
-    """Two folds x two seeds: a model per run, each with its fold's tokenizer, all curves in one folder,
+    """Two folds x two seeds: a model per run, each with the one tokenizer, all curves in one folder,
     and the distributions of each run on its own fold's train and val videos."""
     data = write_corpus(tmp_path, n_folds=2)
-    save_tokenizers(data, tmp_path / "models" / "tokenizer")
+    save_tokenizer(data, tmp_path / "models" / "tokenizer")
     files, cfg = role_files(tmp_path, "teacher"), tiny_train(epochs=1, seeds=[3, 1])
     histories = train_role(tiny_model(num_layers=1), cfg, 32, KDConfig(), processed(tmp_path, fold=None), files)
     names = ["fold0-seed3", "fold0-seed1", "fold1-seed3", "fold1-seed1"]  # fold-major, seeds as listed
@@ -191,11 +190,13 @@ def test_a_role_trains_one_model_per_fold_and_seed(tmp_path) -> None:
     assert sorted(p.name for p in files.model.iterdir()) == sorted(names)
     summary = json.loads((files.curves / "metrics.json").read_text())
     for name in names:
-        assert list(read_curves(files.curves, name)["epoch"]) == [1]
+        assert list(read_curves(files.curves, name)["epoch"]) == [0, 1]
         assert summary[name]["val_ce"] == pytest.approx(histories[name][-1]["val_ce"])
-    # fold k's tokenizer never saw its test video (fold 0 tests vid3, fold 1 tests vid0)
-    vocab = {k: load_vlm(files.model / f"fold{k}-seed1")[1].tokenizer.get_vocab() for k in (0, 1)}
-    assert "vid0" in vocab[0] and "vid3" not in vocab[0] and "vid3" in vocab[1] and "vid0" not in vocab[1]
+    # every run carries the one tokenizer (build_tokenizer's, trained on the pretraining corpus, not per fold)
+    vocab = load_vlm(files.model / "fold0-seed1")[1].tokenizer.get_vocab()
+    assert "vid0" in vocab and "vid3" in vocab
+    for name in names:
+        assert load_vlm(files.model / name)[1].tokenizer.get_vocab() == vocab
     seed3, seed1 = (load_file(str(files.model / n / "model.safetensors")) for n in names[:2])
     assert any(not torch.equal(seed3[k], seed1[k]) for k in seed3)
 
@@ -257,24 +258,24 @@ def crash_after_save(real_save):
 
 def test_interrupted_training_resumes_to_the_same_weights(pipeline, monkeypatch, tmp_path) -> None:
     data = processed(pipeline)
-    tokenizer = tokenizer_dir(pipeline / "models" / "tokenizer", 0)
-    _, processor = build_vlm(tiny_model(num_layers=1), tokenizer, 32, 0)
+    tokenizer = pipeline / "models" / "tokenizer"
+    _, processor = build_tiny_vlm(tiny_model(num_layers=1), tokenizer, 32, 0)
     train, val = (ExampleSet([e["prompt"] for e in ex], data.frames(ex), answer_targets(ex, soft=True))
                   for ex in (data.examples("train"), data.examples("val")))
     cfg = tiny_train(epochs=2)
 
     def run(name: str) -> tuple[torch.nn.Module, list[dict[str, float]]]:
-        m, _ = build_vlm(tiny_model(num_layers=1), tokenizer, 32, 0)
+        m, _ = build_tiny_vlm(tiny_model(num_layers=1), tokenizer, 32, 0)
         return train_vlm(m, processor, train, val, cfg, KDConfig(), Checkpoint(tmp_path / name, "fp"), 0, desc=name)
 
     reference, history = run("straight")
-    assert [row["epoch"] for row in history] == [1, 2]
+    assert [row["epoch"] for row in history] == [0, 1, 2]
     with monkeypatch.context() as m:
         m.setattr(trainer, "_save", crash_after_save(trainer._save))
         with pytest.raises(KeyboardInterrupt):
             run("interrupted")
     state = Checkpoint(tmp_path / "interrupted", "fp").state()
-    assert state["epoch"] == 1 and state["history"] == history[:1]
+    assert state["epoch"] == 1 and state["history"] == history[:2]  # epoch 0 and epoch 1
     resumed, resumed_history = run("interrupted")
     for name, value in reference.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=1e-6)
@@ -311,8 +312,8 @@ def test_a_code_change_starts_training_over(pipeline, monkeypatch, capsys, tmp_p
     with monkeypatch.context() as m:
         m.setattr(roles, "code_digest", lambda *modules: "an edited trainer")
         trained, state = rerun("edited")
-    assert trained == "1 2"  # started over
-    assert state["fingerprint"] != first["fingerprint"] and [r["epoch"] for r in state["history"]] == [1, 2]
+    assert trained == "0 1 2"  # started over
+    assert state["fingerprint"] != first["fingerprint"] and [r["epoch"] for r in state["history"]] == [0, 1, 2]
 
     trained, state = rerun("unchanged")
     assert trained == "2"  # resumed after epoch 1
@@ -392,8 +393,8 @@ import sys
 sys.path.insert(0, {tests!r})
 from accelerate import PartialState
 from pathlib import Path
-from tiny_vlm import processed, tiny_model, tiny_train
-from deevisum.distill.roles import RoleFiles, train_role
+from tiny_vlm import processed, tiny_model, tiny_train, train_role
+from deevisum.distill.roles import RoleFiles
 from deevisum.distill.trainer import KDConfig
 
 root = Path({root!r})
@@ -423,7 +424,7 @@ def test_training_runs_under_two_process_ddp(pipeline, tmp_path) -> None:
     best = Checkpoint(pipeline / "checkpoints" / "ddp" / RUN.name, "").tensors("trainable", slot="best")
     weights = model.state_dict()
     assert best and all(torch.equal(weights[k], v) for k, v in best.items())
-    assert list(read_curves(pipeline / "dvclive" / "ddp")["epoch"]) == [1, 2]
+    assert list(read_curves(pipeline / "dvclive" / "ddp")["epoch"]) == [0, 1, 2]
 
 
 def test_a_role_learning_rate_overrides_the_shared_one(pipeline, monkeypatch) -> None:
@@ -436,6 +437,6 @@ def test_a_role_learning_rate_overrides_the_shared_one(pipeline, monkeypatch) ->
     monkeypatch.setattr(roles, "train_vlm", fake_train)
     for role_lr in (None, 1e-4):
         with pytest.raises(KeyboardInterrupt):
-            train_role(tiny_model(num_layers=1, lr=role_lr), tiny_train(lr=3e-3), 32, KDConfig(), processed(pipeline),
-                       role_files(pipeline, "lr_probe"))
+            train_role(tiny_model(num_layers=1), tiny_train(lr=3e-3), 32, KDConfig(), processed(pipeline),
+                       role_files(pipeline, "lr_probe"), lr=role_lr)
     assert seen == [3e-3, 1e-4]

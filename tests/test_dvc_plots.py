@@ -110,8 +110,11 @@ def test_curve_plots_show_what_the_trainer_logs() -> None:
     _, folders, _ = plot_inputs(stages, plots)
     columns = trainer_columns()
     assert {"train_loss", "val_ce"} <= columns
-    roles = _scripts_calling(stages, "train_role")
+    roles = _scripts_calling(stages, "train_jobs")
     assert roles, "no stage trains a VLM role"
+    pretraining = _scripts_calling(stages, "pretrain_roles")
+    assert pretraining, "no stage pretrains the roles"
+    roles |= pretraining
     for name in roles:
         curves = [posixpath.dirname(p) for p, _ in _entries(stages[name], "metrics") if p.endswith("/metrics.json")]
         assert curves and all(c in folders for c in curves), f"stage {name}: a dvclive folder of it is not a declared plot"

@@ -274,14 +274,14 @@ def test_matches_team_scoring_on_left_padded_batches() -> None:
     """Same inputs as the scoring stage (left padding, explicit position_ids): same answer logits."""
     import numpy as np
 
-    from deevisum.config import ModelParams
+    from deevisum.config import ArchParams
     from deevisum.models.scoring import answer_logits, answer_token_ids, build_batch
     from deevisum.models.tokenizer import train_tokenizer
     from deevisum.models.vlm import make_processor, tiny_config
 
     prompts = ["score importance 1 to 5. title: a dog", "score 2 3 4 5 audio: loud music and speech here", "x"]
     tokenizer = train_tokenizer(prompts, vocab_size=60)
-    mp = ModelParams(hidden_size=32, num_layers=3, num_heads=2, intermediate_size=64, vision_hidden_size=32, patch_size=16)
+    mp = ArchParams(hidden_size=32, num_layers=3, num_heads=2, intermediate_size=64, vision_hidden_size=32, patch_size=16)
     torch.manual_seed(0)
     vlm = PaliGemmaForConditionalGeneration(tiny_config(mp, tokenizer, 32)).eval()
     processor = make_processor(tokenizer, 32, mp.patch_size)

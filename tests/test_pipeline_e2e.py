@@ -1,7 +1,7 @@
 """End-to-end smoke test: the whole DVC pipeline on a miniature config, from a fresh copy.
 
 It runs the real stage scripts through ``dvc repro`` (demo corpus -> frames -> ASR -> cues ->
-prompts -> teacher -> MSKD -> ablations -> exits -> evaluation) with tiny sizes, then checks what a
+prompts; pretraining corpus -> tokenizer -> pretrained roles; teacher -> MSKD -> ablations -> exits -> evaluation) with tiny sizes, then checks what a
 user relies on: metrics are written, a second ``dvc repro`` re-runs nothing, a rerun from scratch
 reproduces every tracked file (byte for byte, except the measured wall times of early exit),
 changing ``ee.threshold`` or ``ee.target_agreement`` re-runs only evaluation (no training), and a
@@ -30,8 +30,12 @@ MINI = {
              "min_shot_seconds": 2.0, "max_shot_seconds": 4.0},
     "prompts": {"n_folds": 5, "folds": [0, 1], "val_videos": 1},
     "tokenizer": {"vocab_size": 300},
-    "models": {role: {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "intermediate_size": 128,
-                      "vision_layers": 1} for role in ("teacher", "mentor", "student")},
+    # every role pretrained (as its models.<role>.source, models/pretrained/<role>, expects) at a tiny size
+    "pretrain": {"corpus": {"n_videos": 6, "min_seconds": 6, "max_seconds": 8}, "val_videos": 2,
+                 "batch_size": 8, "warmup_steps": 1,
+                 **{role: {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "intermediate_size": 128,
+                           "vision_hidden_size": 64, "vision_layers": 1, "patch_size": 8, "epochs": 1}
+                    for role in ("teacher", "mentor", "student")}},
     "train": {"epochs": 1, "batch_size": 8},
     "ee": {"exit_layers": [1], "sweep": [0.0, 0.5, 1.01], "timing_repeats": 1, "train": {"epochs": 2}},
     "evaluate": {"n_bootstrap": 20, "n_permutations": 100, "random_trials": 1},
@@ -109,7 +113,8 @@ def test_rerun_from_scratch_leaves_git_clean(mini_repo: tuple[Path, dict]) -> No
     # what a fresh clone lacks: every git-ignored file (DVC-cached outputs, the DVC cache and run
     # cache, checkpoints, untracked reports); committed metrics, curves and .gitignore files stay
     _run(["git", "clean", "-fdqX"], work, env)
-    assert [p.name for p in (work / "models").iterdir()] == [".gitignore"]  # no model left to reuse
+    left = sorted(p.relative_to(work).as_posix() for p in (work / "models").rglob("*") if p.is_file())
+    assert left == ["models/.gitignore", "models/pretrained/.gitignore"]  # no model left to reuse
     _run(["dvc", "repro"], work, env)
     changed = set(_run(["git", "diff", "--name-only"], work, env).stdout.split())
     assert changed <= {"metrics/eval.json", "plots/ee_sweep.csv"}, f"a rerun from scratch changed {sorted(changed)}"

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_vlm import tiny_model
+from tiny_vlm import build_tiny_vlm, tiny_model, tiny_source
 
 from deevisum.models.scoring import build_batch, on_model_device, score_examples
 from deevisum.models.tokenizer import train_tokenizer
-from deevisum.models.vlm import build_vlm, inference_device, load_vlm, save_vlm
+from deevisum.models.vlm import inference_device, load_vlm, save_vlm
 
 WORDS = "score importance 1 to 5 category sports title match speech hello audio loud quiet none".split()
 
@@ -43,8 +43,8 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], np
     prompts = [" ".join(rng.choice(WORDS, rng.integers(2, 14))) for _ in range(11)]
     root = tmp_path_factory.mktemp("placed")
     train_tokenizer(prompts, 100).save_pretrained(str(root / "tok"))
-    model, processor = build_vlm(tiny_model(), root / "tok", 32, seed=0)
-    save_vlm(model, processor, root / "model", tiny_model())
+    model, processor = build_tiny_vlm(tiny_model(), root / "tok", 32, seed=0)
+    save_vlm(model, processor, root / "model", tiny_source())
     return root / "model", prompts, rng.integers(0, 256, (11, 32, 32, 3), dtype=np.uint8)
 
 

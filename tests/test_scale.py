@@ -13,7 +13,7 @@ import yaml
 from transformers import PaliGemmaForConditionalGeneration
 
 from deevisum.app import cli
-from deevisum.config import ModelParams, load_params
+from deevisum.config import ROLES, ModelParams, load_params
 from deevisum.models.vlm import apply_lora
 from deevisum.scale.architectures import (
     GEMMA2,
@@ -118,7 +118,8 @@ def _keys(tree: dict, prefix: str = "") -> set[str]:
     out = set()
     for k, v in tree.items():
         out.add(prefix + k)
-        if isinstance(v, dict) and k != "models":  # roles of a real checkpoint leave the tiny sizes out
+        # roles of a real checkpoint leave their finetuning defaults (models.<role>) and tiny sizes (pretrain.<role>) out
+        if isinstance(v, dict) and k != "models" and not (prefix == "pretrain." and k in ROLES):
             out |= _keys(v, f"{prefix}{k}.")
     return out
 

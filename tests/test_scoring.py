@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tiny_vlm import TEMPLATE, processed, tiny_model, write_corpus
+from tiny_vlm import TEMPLATE, build_tiny_vlm, processed, tiny_model, tiny_source, write_corpus
 from tokenizers import Tokenizer, models
 from transformers import PreTrainedTokenizerFast
 
 from deevisum.data.splits import Run
 from deevisum.models.scoring import (
     ANSWER_POSITION,
+    ENCODE_CHUNK,
+    EncodedPrompts,
     answer_logits,
     answer_token_ids,
     build_batch,
@@ -22,8 +24,8 @@ from deevisum.models.scoring import (
     score_runs,
     score_saved,
 )
-from deevisum.models.tokenizer import tokenizer_dir, train_tokenizer
-from deevisum.models.vlm import build_vlm, save_vlm
+from deevisum.models.tokenizer import train_tokenizer
+from deevisum.models.vlm import save_vlm
 
 WORDS = "score importance 1 to 5 category sports title match speech hello audio loud quiet none".split()
 
@@ -34,7 +36,7 @@ def tiny(tmp_path_factory):
     prompts = [" ".join(rng.choice(WORDS, rng.integers(2, 14))) for _ in range(12)]
     path = tmp_path_factory.mktemp("tok")
     train_tokenizer(prompts, 100).save_pretrained(str(path))
-    model, processor = build_vlm(tiny_model(), path, 32, seed=0)
+    model, processor = build_tiny_vlm(tiny_model(), path, 32, seed=0)
     images = rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
     return model.eval(), processor, prompts, images
 
@@ -64,6 +66,39 @@ def test_batch_is_left_padded_prefix_with_answer_last(tiny) -> None:
     assert lengths.min() < lengths.max()
     for row, n in zip(batch["position_ids"], lengths):
         assert row[-n:].tolist() == list(range(1, int(n) + 1))
+
+
+def _assert_batches_equal(got: dict, want: dict) -> None:
+    assert got.keys() == want.keys()
+    for k in want:
+        assert got[k].dtype == want[k].dtype, k
+        assert torch.equal(got[k], want[k]), k
+
+
+def test_encoded_prompts_batches_equal_build_batch(tiny) -> None:
+    """Prompts tokenised once give, for any subset of rows, exactly the processor's batch of those rows alone."""
+    _, processor, prompts, images = tiny
+    encoded = EncodedPrompts.of(processor, prompts, images)
+    assert len(encoded) == len(prompts)
+    rng = np.random.default_rng(1)
+    subsets = [rng.choice(len(prompts), int(rng.integers(1, len(prompts) + 1)), replace=False).tolist() for _ in range(8)]
+    shortest = int(np.argmin([len(p.split()) for p in prompts]))
+    for rows in [*subsets, [shortest], list(range(len(prompts)))]:
+        _assert_batches_equal(encoded.batch(rows, images[rows]), build_batch(processor, [prompts[i] for i in rows], images[rows]))
+    _assert_batches_equal(encoded.batch(slice(3, 9), images[3:9]), build_batch(processor, prompts[3:9], images[3:9]))
+
+
+def test_encoded_prompts_across_chunks_equal_build_batch(tiny) -> None:
+    """Rows tokenised in different chunks (padded to different widths) still batch like the processor's."""
+    _, processor, prompts, images = tiny
+    n = ENCODE_CHUNK + 5
+    rng = np.random.default_rng(2)
+    many = [prompts[i] for i in rng.integers(0, len(prompts), n)]
+    many[-1] = "score importance 1 to 5 category sports title match speech hello audio loud quiet none hello hello"
+    pics = images[rng.integers(0, len(images), n)]
+    encoded = EncodedPrompts.of(processor, many, pics)
+    for rows in ([0, n - 1], [1, 2, 3], rng.choice(n, 20, replace=False).tolist()):
+        _assert_batches_equal(encoded.batch(rows, pics[rows]), build_batch(processor, [many[i] for i in rows], pics[rows]))
 
 
 def test_scores_do_not_depend_on_batch_composition(tiny) -> None:
@@ -116,12 +151,12 @@ def test_score_runs_scores_each_folds_test_videos_with_its_own_run(tmp_path) -> 
     each scored by that fold's run of the seed."""
     data = write_corpus(tmp_path, n_folds=2)
     models = tmp_path / "models" / "student"
+    tokenizer = tmp_path / "models" / "tokenizer"  # one tokenizer for every fold (trained on the pretraining corpus)
+    train_tokenizer([e["prompt"] for e in data.examples("train", "val", "test")], 100).save_pretrained(str(tokenizer))
     for k in (0, 1):
-        tokenizer = tokenizer_dir(tmp_path / "models" / "tokenizer", k)
-        train_tokenizer([e["prompt"] for e in data.for_fold(k).examples("train", "val")], 100).save_pretrained(str(tokenizer))
         for seed in (0, 1):
-            model, processor = build_vlm(tiny_model(), tokenizer, 32, seed=seed)
-            save_vlm(model, processor, models / Run(k, seed).name, tiny_model())
+            model, processor = build_tiny_vlm(tiny_model(), tokenizer, 32, seed=10 * k + seed)  # each run its own weights
+            save_vlm(model, processor, models / Run(k, seed).name, tiny_source())
     logits, examples = score_runs(models, processed(tmp_path, fold=None), 1, 8, TEMPLATE)
     tests = [data.for_fold(k).examples("test") for k in (0, 1)]
     assert examples == tests[0] + tests[1] and {e["video_id"] for e in tests[0]} == {"vid3"}

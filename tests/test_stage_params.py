@@ -365,6 +365,8 @@ def _undeclared(value: str, stage_deps: set[str], stage_outs: set[str], produced
     one such entry per positional item."""
     if value in stage_deps or value in stage_outs:
         return []
+    if any(_under(value, d) for d in stage_deps | stage_outs):  # a file of a declared folder (DVC tracks the folder's files)
+        return []
     in_deps = {d for d in stage_deps if _under(d, value)}
     in_outs = {o for o in stage_outs if _under(o, value)}
     entries = {posixpath.relpath(p, value).split("/")[0] for p in in_deps | in_outs}
@@ -412,6 +414,14 @@ def test_declared_entries_per_positional_item() -> None:
     assert _undeclared("models", deps, set(), deps | {"models/exits"}, ["teacher", "student"]) == []
     assert _undeclared("models", deps, set(), deps | {"models/exits"}, []) == [
         "models: a folder declared by some of its files only; not declared: ['models/exits']"]
+
+
+def test_a_path_inside_a_declared_folder_is_declared() -> None:
+    """``--examples data/pretrain/examples.jsonl`` of a stage that depends on the whole ``data/pretrain``."""
+    assert _undeclared("data/pretrain/examples.jsonl", {"data/pretrain"}, set(), {"data/pretrain"}, []) == []
+    assert _undeclared("models/x/config.json", set(), {"models/x"}, {"models/x"}, []) == []
+    assert _undeclared("data/pretrain_x/examples.jsonl", {"data/pretrain"}, set(), {"data/pretrain"}, []) == [
+        "data/pretrain_x/examples.jsonl: declared neither in deps nor in outs/metrics/plots"]
 
 
 def test_every_stage_is_resolved() -> None:

@@ -166,7 +166,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A tiny PaliGemma student (+ its tokenizer/processor) and random exit heads: with validation
     outputs that calibrate threshold 0 (``exits``) or none (``never_exits``), without them, or
     of the wrong width."""
-    from deevisum.config import ModelParams
+    from deevisum.config import ArchParams, ModelParams
     from deevisum.early_exit.heads import ExitConfig, ExitHeads, save_exit_heads
     from deevisum.models.tokenizer import train_tokenizer
     from deevisum.models.vlm import build_vlm, save_vlm
@@ -174,9 +174,10 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("models")
     words = "score importance 1 to 5. category: none. title: demo. speech: none. audio: loud, quiet, sudden sound, speech."
     train_tokenizer([words], vocab_size=64).save_pretrained(str(root / "tokenizer"))
-    mp = ModelParams(hidden_size=32, num_layers=3, num_heads=2, intermediate_size=64, vision_hidden_size=32,
-                     vision_layers=1, patch_size=16)
-    model, processor = build_vlm(mp, root / "tokenizer", image_size=32, seed=0)
+    mp = ModelParams(source="tiny")
+    arch = ArchParams(hidden_size=32, num_layers=3, num_heads=2, intermediate_size=64, vision_hidden_size=32,
+                      vision_layers=1, patch_size=16)
+    model, processor = build_vlm(mp, arch, root / "tokenizer", image_size=32, seed=0)
     save_vlm(model, processor, root / "student", mp)
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
@@ -463,3 +464,98 @@ def test_audio_cut_of_many_spans(tmp_path: Path) -> None:
     duration = float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
                                      str(tmp_path / "cut.m4a")], capture_output=True, text=True, check=True).stdout)
     assert abs(duration - 240 * 0.3) < 0.1
+
+
+# ---------------- defaults, messages and the model card ----------------
+
+def test_output_defaults_to_the_input_stem_beside_it(video: Path, tiny_models: dict, params_file: Path, fake_asr: list,
+                                                     tmp_path: Path) -> None:
+    from deevisum.app.cli import main
+
+    source = tmp_path / "holiday.mp4"
+    shutil.copy(video, source)
+    assert main(["summarize", str(source), "--student", str(tiny_models["student"]), "--exits", str(tiny_models["exits"]),
+                 "--params", str(params_file)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["holiday.mp4", "holiday.summary.json", "holiday.summary.mp4",
+                                                          "holiday.summary.png"]
+
+
+@pytest.fixture
+def pipeline_repo(tiny_models: dict, params_file: Path, tmp_path: Path) -> Path:
+    """A folder laid out like the repository after ``dvc repro``: params.yaml (the demo's) and the
+    student and exit heads where summarize's defaults look for them, the student trained on frame + title."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(params_file, repo / "params.yaml")
+    shutil.copytree(tiny_models["student"], repo / "models" / "student" / "fold0-seed0")
+    shutil.copytree(tiny_models["exits"], repo / "models" / "exits" / "fold0-seed0")
+    (repo / "models" / "student" / "fold0-seed0" / "prompt.json").write_text('{"modalities": "frame_title"}\n')
+    return repo
+
+
+def _lavfi_video(path: Path, size: str, rate: int) -> Path:
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc2=size={size}:rate={rate}:duration=4", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
+                   check=True)
+    return path
+
+
+@pytest.mark.parametrize(("size", "rate", "unlike"), [("64x48", 10, True), ("160x120", 15, False)])
+def test_model_card_and_a_warning_for_videos_unlike_the_demo(size: str, rate: int, unlike: bool, pipeline_repo: Path,
+                                                              fake_asr: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    """Run from the repository with its defaults: the JSON says what the model was trained on (from its
+    folder and params.yaml), and a video of another size or rate than the demo's clips is warned about."""
+    from deevisum.app.cli import main
+
+    source = _lavfi_video(tmp_path / "clip.mp4", size, rate)
+    monkeypatch.chdir(pipeline_repo)
+    assert main(["summarize", str(source), "--budget", "0.5"]) == 0
+    err = capsys.readouterr().err
+    warned = [line for line in err.splitlines() if line.startswith("summarize: warning:")]
+    assert len(warned) == int(unlike)
+    if unlike:
+        assert "synthetic 160x120, 15-fps demo clips" in warned[0] and f"{size} at {rate} fps" in warned[0]
+    card = json.loads((tmp_path / "clip.summary.json").read_text())["model_card"]
+    assert card["model"] == "models/student/fold0-seed0" and card["prompt_modalities"] == "frame_title"
+    assert card["decoder"] == {"hidden_size": 32, "num_hidden_layers": 3} and card["vision"]["image_size"] == 32
+    data = card["training_data"]
+    assert data["params"] == "params.yaml" and data["role"] == "student" and data["synthetic"] is True
+    assert data["finetuned_on"].startswith("the generated demo corpus: 20 videos of 25-55 s, 160x120, 15 fps")
+    from deevisum.config import load_params
+
+    corpus = load_params(pipeline_repo / "params.yaml").pretrain.corpus
+    assert f"{corpus.n_videos} synthetic videos of {corpus.min_seconds}-{corpus.max_seconds} s" in data["pretrained_on"]
+    assert card["input_unlike_training_data"] is unlike
+
+
+def test_model_card_says_when_the_training_data_is_unknown(video: Path, tiny_models: dict, params_file: Path,
+                                                           fake_asr: list, tmp_path: Path) -> None:
+    """A model outside the params file's repository: the params do not describe it, and nothing is warned."""
+    out = tmp_path / "s.mp4"
+    assert _summarize(video, out, tiny_models, params_file) == 0
+    card = json.loads(out.with_suffix(".json").read_text())["model_card"]
+    assert card["training_data"] is None and "not in the repository of" in card["training_data_unknown"]
+    assert card["prompt_modalities"] == "not recorded (all)" and card["input_unlike_training_data"] is None
+
+
+def test_quiet_hides_progress_and_verbose_adds_settings(video: Path, tiny_models: dict, params_file: Path, fake_asr: list,
+                                                       tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert _summarize(video, tmp_path / "a.mp4", tiny_models, params_file) == 0
+    err = capsys.readouterr().err
+    assert "summarize: loading the model" in err and "scoring" in err  # a step message and the progress bar
+    assert _summarize(video, tmp_path / "b.mp4", tiny_models, params_file, "-q") == 0
+    assert capsys.readouterr() == ("", "")
+    assert _summarize(video, tmp_path / "c.mp4", tiny_models, params_file, "-v") == 0
+    err = capsys.readouterr().err
+    assert "summarize: debug: model card:" in err and "summarize: debug: params:" in err
+    from tqdm.std import tqdm
+
+    assert not tqdm(range(1), file=open(os.devnull, "w")).disable  # -q's bar switch is undone after the command
+
+
+def test_missing_exits_or_calibration_name_the_next_step(video: Path, tiny_models: dict, params_file: Path,
+                                                         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert _summarize(video, tmp_path / "s.mp4", {**tiny_models, "exits": tmp_path}, params_file) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path}: no exit heads here" in err and "--no-early-exit" in err and "--exits" in err

@@ -14,19 +14,42 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from deevisum.config import ModelParams, TrainParams
+from deevisum.config import ArchParams, ModelParams, TrainParams
 from deevisum.data.examples import ProcessedData
 from deevisum.data.frames_store import write_video
+from deevisum.data.prompts import FULL
 
 TEMPLATE = "score importance 1 to 5. category: {category}. title: {title}. speech: {speech}. audio: {audio}."
 CUES = {1: "silent", 2: "quiet", 3: "calm", 4: "loud", 5: "cheering"}
 
 
-def tiny_model(**overrides) -> ModelParams:
-    """Widths that are multiples of 64 (the 4-bit CPU kernels need them)."""
+def tiny_model(**overrides) -> ArchParams:
+    """A tiny architecture; widths that are multiples of 64 (the 4-bit CPU kernels need them)."""
     base = dict(hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128, vision_hidden_size=64,
                 vision_layers=1, patch_size=8)
-    return ModelParams(**(base | overrides))
+    return ArchParams(**(base | overrides))
+
+
+def tiny_source(**overrides) -> ModelParams:
+    """A role that starts from its architecture's random weights (``source: tiny``), finetuned as ``overrides`` say."""
+    return ModelParams(**({"source": "tiny"} | overrides))
+
+
+def build_tiny_vlm(arch: ArchParams, tokenizer_dir: str | Path, image_size: int = 32, seed: int = 0, **mp):
+    """``build_vlm`` of ``arch`` with random weights under ``seed`` (``mp``: ModelParams fields, e.g. ``lora_r``)."""
+    from deevisum.models.vlm import build_vlm
+
+    return build_vlm(tiny_source(**mp), arch, tokenizer_dir, image_size, seed)
+
+
+def train_role(arch: ArchParams, cfg: TrainParams, image_size: int, kd, data: ProcessedData, files, modalities: str = FULL,
+               template: str = "", **mp) -> dict[str, list[dict[str, float]]]:
+    """A role with source ``tiny`` (``mp``: its other ModelParams fields) trained on every run of ``data``
+    (``role_jobs`` + ``train_jobs``, as the stages do); its histories by run name."""
+    from deevisum.distill.roles import role_jobs, train_jobs
+
+    histories = train_jobs(role_jobs(tiny_source(**mp), arch, cfg, image_size, kd, data, files, modalities, template))
+    return histories.get(files.curves, {})
 
 
 def tiny_train(**overrides) -> TrainParams:
@@ -73,5 +96,5 @@ def read_curves(directory: Path, run: str = "fold0-seed0") -> pd.DataFrame:
     files = sorted((Path(directory) / "plots" / "metrics" / run).glob("*.tsv"))
     tables = [pd.read_csv(f, sep="\t").set_index("step") for f in files]
     assert tables, f"no curves of {run} in {directory}"
-    out = pd.concat(tables, axis=1)
+    out = pd.concat(tables, axis=1).sort_index()
     return out.rename_axis("epoch").reset_index()

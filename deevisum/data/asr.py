@@ -13,6 +13,7 @@ previous window, so a hallucinated window cannot contaminate the next one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from deevisum.config import AsrParams
 from deevisum.data.wav import read_wav
-from deevisum.io import BadInputReport, InputError
+from deevisum.io import BadInputReport, InputError, worker_count
 
 SAMPLE_RATE = 16000
 """whisper's input rate; extract_frames writes the WAVs at ``frames.sample_rate``, which must match."""
@@ -70,13 +71,13 @@ def _segment(start: float, end: float, text: str, no_speech_prob: float, avg_log
     }
 
 
-def _faster_whisper(p: AsrParams) -> Callable[[np.ndarray], list[Segment]]:
+def _faster_whisper(p: AsrParams, workers: int) -> Callable[[np.ndarray], list[Segment]]:
     from faster_whisper import WhisperModel
 
     source = str(bundled_model_path()) if p.model == BUNDLED else p.model
     if Path(source).exists() and not (Path(source) / "model.bin").is_file():
         raise InputError(source, "not a CTranslate2 whisper model folder (no model.bin)")
-    model = WhisperModel(source, device="cpu", compute_type="int8", cpu_threads=p.threads)
+    model = WhisperModel(source, device="cpu", compute_type="int8", cpu_threads=p.threads, num_workers=workers)
 
     def run(audio: np.ndarray) -> list[Segment]:
         segments, _ = model.transcribe(
@@ -112,10 +113,16 @@ def _openai_whisper(p: AsrParams) -> Callable[[np.ndarray], list[Segment]]:
     return run
 
 
-def load_asr(p: AsrParams) -> Transcriber:
+def parallel_files(p: AsrParams) -> int:
+    """Files to transcribe at once: CTranslate2 releases the GIL and runs one model replica per file;
+    openai-whisper's torch threads would only fight each other."""
+    return worker_count() if p.engine == "faster-whisper" else 1
+
+
+def load_asr(p: AsrParams, workers: int = 1) -> Transcriber:
     """A transcriber for ``p.engine`` / ``p.model``: WAV path -> speech segments (non-speech and
-    repetition loops dropped)."""
-    run = _faster_whisper(p) if p.engine == "faster-whisper" else _openai_whisper(p)
+    repetition loops dropped), callable from ``workers`` threads at once (faster-whisper)."""
+    run = _faster_whisper(p, workers) if p.engine == "faster-whisper" else _openai_whisper(p)
 
     def transcribe(wav_path: str | Path) -> list[Segment]:
         audio = read_wav(wav_path, SAMPLE_RATE)
@@ -126,15 +133,26 @@ def load_asr(p: AsrParams) -> Transcriber:
     return transcribe
 
 
-def transcribe_dir(transcriber: Transcriber, audio_dir: str | Path, report: BadInputReport) -> dict[str, list[Segment]]:
-    """Segments of every ``<video_id>.wav`` in ``audio_dir``, by video id (bad files: ``report``)."""
+def transcribe_dir(transcriber: Transcriber, audio_dir: str | Path, report: BadInputReport,
+                   workers: int = 1) -> dict[str, list[Segment]]:
+    """Segments of every ``<video_id>.wav`` in ``audio_dir``, by video id (bad files: ``report``),
+    ``workers`` files at a time (each file's result does not depend on the others)."""
     audio_dir = Path(audio_dir)
     if not audio_dir.is_dir():
         raise InputError(audio_dir, "audio folder not found (run extract_frames first)")
-    transcripts = {}
-    for wav in tqdm(sorted(audio_dir.glob("*.wav")), desc="transcribe", unit="video"):
+
+    def heard(wav: Path) -> list[Segment] | InputError:
         try:
-            transcripts[wav.stem] = transcriber(wav)
+            return transcriber(wav)
         except InputError as e:
-            report.handle(e, wav.stem)
+            return e
+
+    wavs = sorted(audio_dir.glob("*.wav"))
+    transcripts = {}
+    with ThreadPoolExecutor(workers) as pool:
+        for wav, result in zip(wavs, tqdm(pool.map(heard, wavs), total=len(wavs), desc="transcribe", unit="video")):
+            if isinstance(result, InputError):
+                report.handle(result, wav.stem)
+            else:
+                transcripts[wav.stem] = result
     return transcripts

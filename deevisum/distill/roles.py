@@ -14,22 +14,22 @@ student architecture on the same examples with the same ``train`` params as the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from deevisum.checkpointing import Checkpoint, code_digest, fingerprint
-from deevisum.config import ModelParams, TrainParams, to_dict
+from deevisum.config import ArchParams, ModelParams, TrainParams, to_dict
 from deevisum.data.examples import ProcessedData, answer_targets, example_key
 from deevisum.data.prompts import FULL, prompts_for
 from deevisum.data.splits import Run, runs
 from deevisum.distill.distributions import load_distributions, save_distributions
 from deevisum.distill.losses import check_answer_vocab
+from deevisum.distill.parallel import run_in_parallel
 from deevisum.distill.trainer import ExampleSet, KDConfig, train_vlm
 from deevisum.io import atomic_path
 from deevisum.models.scoring import answer_token_ids, score_saved
-from deevisum.models.tokenizer import tokenizer_dir
 from deevisum.models.vlm import build_vlm, process_state, save_modalities, save_vlm
 from deevisum.tracking import write_curves
 
@@ -63,7 +63,7 @@ class RoleFiles:
     """Where a training role reads and writes: folders that hold one entry per :class:`Run`."""
 
     tokenizer: Path
-    """Folder of the per-fold tokenizers (``fold<k>/``, see :func:`tokenizer_dir`)."""
+    """The tokenizer of ``tiny`` sources (a checkpoint brings its own)."""
     model: Path
     """The role's models folder (written): ``<run.name>/`` per run."""
     checkpoint: Path
@@ -87,44 +87,64 @@ def role_inputs(args: Any, **kd_targets: Path) -> tuple[ProcessedData, RoleFiles
             RoleFiles(args.tokenizer, args.model, args.checkpoint, args.curves, kd_targets))
 
 
-def train_role(mp: ModelParams, cfg: TrainParams, image_size: int, kd: KDConfig, data: ProcessedData,
-               files: RoleFiles, modalities: str = FULL, template: str = "") -> dict[str, list[dict[str, float]]]:
-    """Build role ``mp`` and train one model per run (fold x ``cfg.seeds``) into ``files.model/<run>``.
+@dataclass(frozen=True)
+class RoleJob:
+    """One model to train: a role's checkpoint and architecture, its finetuning, and the run (fold, seed)."""
 
-    Each run resumes from ``files.checkpoint/<run>`` when params, data and the training code are
-    unchanged; the curves of all runs go to ``files.curves``. Returns the histories by run name.
-    """
-    histories: dict[str, list[dict[str, float]]] = {}
-    for run in runs(data.splits_file, cfg.seeds):
-        histories[run.name] = _train_run(mp, cfg, image_size, kd, data.for_fold(run.fold), files, run, modalities, template)
-        if process_state().is_main_process:
-            write_curves(histories, files.curves)  # the curves grow run by run
+    mp: ModelParams
+    arch: ArchParams
+    """The architecture a ``tiny`` source builds."""
+    cfg: TrainParams
+    image_size: int
+    kd: KDConfig
+    data: ProcessedData
+    files: RoleFiles
+    run: Run
+    modalities: str = FULL
+    template: str = ""
+
+
+def role_jobs(mp: ModelParams, arch: ArchParams, cfg: TrainParams, image_size: int, kd: KDConfig, data: ProcessedData,
+              files: RoleFiles, modalities: str = FULL, template: str = "") -> list[RoleJob]:
+    """One job per run (selected fold x ``cfg.seeds``), each training into ``files.model/<run>``."""
+    return [RoleJob(mp, arch, cfg, image_size, kd, data.for_fold(run.fold), files, run, modalities, template)
+            for run in runs(data.splits_file, cfg.seeds)]
+
+
+def train_jobs(jobs: Sequence[RoleJob]) -> dict[Path, dict[str, list[dict[str, float]]]]:
+    """Train every job (:func:`run_in_parallel`) and write each role's curves; the histories by curves
+    folder and run name. A job resumes from its checkpoint when params, data and code are unchanged."""
+    histories: dict[Path, dict[str, list[dict[str, float]]]] = {}
+    for job, history in zip(jobs, run_in_parallel(_train_job, jobs, "training runs")):
+        histories.setdefault(job.files.curves, {})[job.run.name] = history
+    if process_state().is_main_process:
+        for curves, by_run in histories.items():
+            write_curves(by_run, curves)
     return histories
 
 
-def _train_run(mp: ModelParams, cfg: TrainParams, image_size: int, kd: KDConfig, data: ProcessedData,
-               files: RoleFiles, run: Run, modalities: str, template: str) -> list[dict[str, float]]:
-    model, processor = build_vlm(mp, tokenizer_dir(files.tokenizer, run.fold), image_size, run.seed)
-    if mp.lr is not None:
-        cfg = replace(cfg, lr=mp.lr)
+def _train_job(job: RoleJob) -> list[dict[str, float]]:
+    mp, run, files = job.mp, job.run, job.files
+    model, processor = build_vlm(mp, job.arch, files.tokenizer, job.image_size, run.seed)
+    cfg = replace(job.cfg, lr=mp.lr) if mp.lr is not None else job.cfg
     answer_ids = answer_token_ids(processor.tokenizer)
     sets = {}
     for split in ("train", "val"):
-        examples = data.examples(split)
+        examples = job.data.examples(split)
         kd_logits = {t: stored_logits(distributions_file(files.kd_targets[t], run), examples, answer_ids)
-                     for t, w in kd.weights.items() if w}
-        sets[split] = ExampleSet(prompts_for(examples, modalities, template), data.frames(examples),
+                     for t, w in job.kd.weights.items() if w}
+        sets[split] = ExampleSet(prompts_for(examples, job.modalities, job.template), job.data.frames(examples),
                                  answer_targets(examples, cfg.soft_targets), kd_logits)
-    run_config = {"model": to_dict(mp), "architecture": model.config.to_dict(),
-                  "train": to_dict(cfg), "seed": run.seed, "kd": to_dict(kd), "modalities": modalities,
-                  "image_size": image_size, "data": [s.digest() for s in sets.values()], "code": code_digest(__name__)}
+    run_config = {"model": to_dict(mp), "architecture": model.config.to_dict(), "train": to_dict(cfg), "seed": run.seed,
+                  "kd": to_dict(job.kd), "modalities": job.modalities, "image_size": job.image_size,
+                  "data": [s.digest() for s in sets.values()], "code": code_digest(__name__)}
     checkpoint = Checkpoint(files.checkpoint / run.name, fingerprint(run_config))
-    model, history = train_vlm(model, processor, sets["train"], sets["val"], cfg, kd, checkpoint, run.seed,
+    model, history = train_vlm(model, processor, sets["train"], sets["val"], cfg, job.kd, checkpoint, run.seed,
                                desc=f"{files.model.name} {run.name}")
     if process_state().is_main_process:
         with atomic_path(files.model / run.name) as tmp:
             save_vlm(model, processor, tmp, mp)
-            save_modalities(tmp, modalities)
+            save_modalities(tmp, job.modalities)
     process_state().wait_for_everyone()  # under accelerate, no process goes on before the model is saved
     return history
 

@@ -1,6 +1,7 @@
 """The one trainer: teacher finetune, mentor, students and ablations (KD weights 0 = CE only).
 
-Loss per batch, all at the answer position of ``deevisum.models.scoring.build_batch`` inputs:
+Loss per batch, all at the answer position of ``deevisum.models.scoring.build_batch`` inputs
+(tokenised once per set, :class:`~deevisum.models.scoring.EncodedPrompts`):
 full-vocabulary cross-entropy of the target answer token (the model learns to *say* the
 answer, so ``generate()`` and one-pass scoring agree) plus, per KD target, ``weight *
 kd_term(answer logits, stored target logits, T)`` (``deevisum.distill.losses``).
@@ -11,7 +12,8 @@ main process writes. Each epoch ends with a :class:`~deevisum.checkpointing.Chec
 ``last`` (trainable weights, AdamW state, RNG; scheduler and history in its state): a re-run
 with the same fingerprint (run config, data and code) resumes after the last finished epoch,
 anything else starts over. The returned model carries the weights of the epoch with the lowest
-validation CE (slot ``best``), with the per-epoch curves.
+validation CE (slot ``best``), with the per-epoch curves; epoch 0, the weights it started from,
+competes too.
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
-from transformers import PaliGemmaProcessor, get_linear_schedule_with_warmup
+from transformers import PaliGemmaProcessor
 
 from deevisum.checkpointing import Checkpoint, load_optimizer, optimizer_tensors
 from deevisum.config import MskdParams, TrainParams
+from deevisum.distill import parallel
 from deevisum.distill.losses import kd_term
 from deevisum.io import seed_everything
-from deevisum.models.scoring import answer_token_ids, build_batch
+from deevisum.models.scoring import EncodedPrompts, answer_token_ids, word_token_ids
+from deevisum.models.tokenizer import ANSWERS
 
 
 @dataclass
@@ -45,16 +49,18 @@ class ExampleSet:
     prompts: list[str]
     images: np.ndarray
     targets: np.ndarray
-    """(n, 5) target distribution over the answers 1..5 (one-hot for hard targets)."""
+    """(n, 5 + len(words)) target distribution over the answers 1..5, then ``words`` (one-hot for hard targets)."""
     kd_logits: dict[str, torch.Tensor] = field(default_factory=dict)
     """Name -> (n, 5) answer logits of a fixed model (teacher, mentor), aligned with the rows."""
+    words: tuple[str, ...] = ()
+    """Answer words of other tasks than importance (pretraining's captions), after "1".."5"."""
 
     def __len__(self) -> int:
         return len(self.prompts)
 
     def digest(self) -> str:
         """Content hash: a checkpoint is resumed only for exactly the same data."""
-        h = hashlib.sha256(json.dumps([self.prompts, self.targets.tolist()]).encode())
+        h = hashlib.sha256(json.dumps([self.prompts, self.targets.tolist(), self.words]).encode())
         h.update(np.ascontiguousarray(self.images).tobytes())
         for name in sorted(self.kd_logits):
             h.update(name.encode() + self.kd_logits[name].numpy().tobytes())
@@ -94,8 +100,10 @@ class EpochSampler(Sampler[int]):
 
 
 def _collate(data: ExampleSet, processor: PaliGemmaProcessor):
+    encoded = EncodedPrompts.of(processor, data.prompts, data.images)
+
     def collate(idx: list[int]) -> dict[str, torch.Tensor]:
-        batch = build_batch(processor, [data.prompts[i] for i in idx], data.images[idx])
+        batch = encoded.batch(idx, data.images[idx])
         batch["answer_targets"] = torch.as_tensor(data.targets[idx], dtype=torch.float32)
         for name, logits in data.kd_logits.items():
             batch[f"kd_{name}"] = logits[idx]
@@ -104,20 +112,33 @@ def _collate(data: ExampleSet, processor: PaliGemmaProcessor):
     return collate
 
 
-def batch_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor], answer_ids: list[int], kd: KDConfig):
+def batch_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor], target_ids: list[int], kd: KDConfig):
     """Per-example (CE, weighted KD) losses; the KD terms use only the five answer logits.
 
     CE is over the full vocabulary (the answer must win against every token, not only the other
-    four answers), against the target distribution over the answer tokens.
+    four answers), against the target distribution over ``target_ids``: the answer tokens "1".."5",
+    then the words of other tasks (:attr:`ExampleSet.words`).
     """
     inputs = {k: v for k, v in batch.items() if k != "answer_targets" and not k.startswith("kd_")}
     logits = model(**inputs, logits_to_keep=1, use_cache=False).logits[:, -1].float()
-    ce = -(batch["answer_targets"] * F.log_softmax(logits, dim=-1)[:, answer_ids]).sum(-1)
+    ce = -(batch["answer_targets"] * F.log_softmax(logits, dim=-1)[:, target_ids]).sum(-1)
     kd_loss = torch.zeros_like(ce)
+    answer_ids = target_ids[: len(ANSWERS)]
     for name, weight in kd.weights.items():
         if weight:
             kd_loss = kd_loss + weight * kd_term(logits[:, answer_ids], batch[f"kd_{name}"], kd.temperature, kd.direction)
     return ce, kd_loss
+
+
+def linear_warmup_decay(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up to the peak rate over ``warmup`` steps, then linear decay to 0 at ``total`` (transformers'
+    ``get_linear_schedule_with_warmup``, whose module would import peft and bitsandbytes in every training process)."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return step / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _trainable(model: torch.nn.Module) -> list[str]:
@@ -131,12 +152,12 @@ def _trainable_state(acc: Accelerator, model: torch.nn.Module, names: list[str])
 
 
 @torch.no_grad()
-def evaluate_loss(model, loader, answer_ids: list[int], kd: KDConfig, acc: Accelerator) -> dict[str, float]:
+def evaluate_loss(model, loader, target_ids: list[int], kd: KDConfig, acc: Accelerator) -> dict[str, float]:
     """Mean total and CE loss per example over a loader (gathered across processes)."""
     model.eval()
     ces, kds = [], []
     for batch in loader:
-        ce, kd_loss = acc.gather_for_metrics(batch_losses(model, batch, answer_ids, kd))
+        ce, kd_loss = acc.gather_for_metrics(batch_losses(model, batch, target_ids, kd))
         ces.append(ce)
         kds.append(kd_loss)
     ce, kd_loss = torch.cat(ces), torch.cat(kds)
@@ -157,8 +178,8 @@ def train_vlm(
     """Train ``model`` on ``train`` (selecting by ``val`` CE), resuming from ``checkpoint``; returns it
     unwrapped, with the kept epoch's weights, and the per-epoch curves."""
     seed_everything(seed)
-    acc = Accelerator(gradient_accumulation_steps=cfg.grad_accum)
-    answer_ids = answer_token_ids(processor.tokenizer)
+    acc = Accelerator(gradient_accumulation_steps=cfg.grad_accum, mixed_precision=cfg.mixed_precision)
+    target_ids = answer_token_ids(processor.tokenizer) + word_token_ids(processor.tokenizer, train.words)
     names = _trainable(model)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                                   weight_decay=cfg.weight_decay)
@@ -168,7 +189,7 @@ def train_vlm(
                             collate_fn=_collate(val, processor))
     model, optimizer, train_loader, val_loader = acc.prepare(model, optimizer, train_loader, val_loader)
     steps_per_epoch = -(-len(train_loader) // cfg.grad_accum)
-    scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, steps_per_epoch * cfg.epochs)
+    scheduler = linear_warmup_decay(optimizer, cfg.warmup_steps, steps_per_epoch * cfg.epochs)
 
     start_epoch, history, best_ce = 0, [], float("inf")
     resume = checkpoint.state()
@@ -179,6 +200,17 @@ def train_vlm(
         torch.set_rng_state(checkpoint.tensors("rng")["torch"])
         start_epoch, history, best_ce = resume["epoch"], resume["history"], resume["best_val_ce"]
         acc.print(f"{desc}: resuming after epoch {start_epoch} from {checkpoint.directory}")
+    elif len(val):
+        # epoch 0: the starting weights compete too, so finetuning a pretrained checkpoint never returns
+        # weights that fit the validation videos worse than those it started from
+        start = evaluate_loss(model, val_loader, target_ids, kd, acc)
+        best_ce = start["ce"]
+        history.append({"epoch": 0, "val_loss": start["loss"], "val_ce": start["ce"]})
+        acc.print(f"{desc} epoch 0: val_loss={start['loss']:.4g}, val_ce={start['ce']:.4g}")
+        weights = _trainable_state(acc, model, names)
+        if acc.is_main_process:
+            checkpoint.save({"trainable": weights}, {"epoch": 0}, slot="best")
+        acc.wait_for_everyone()
 
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
@@ -186,10 +218,10 @@ def train_vlm(
         train_loader.set_epoch(epoch)
         sums = torch.zeros(3)
         bar = tqdm(train_loader, desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", unit="batch",
-                   disable=not acc.is_local_main_process, leave=False)
+                   disable=not acc.is_local_main_process or parallel.IN_WORKER, leave=False)
         for batch in bar:
             with acc.accumulate(model):
-                ce, kd_loss = batch_losses(model, batch, answer_ids, kd)
+                ce, kd_loss = batch_losses(model, batch, target_ids, kd)
                 ce, kd_loss = ce.mean(), kd_loss.mean()
                 total = ce + kd_loss
                 acc.backward(total)
@@ -202,7 +234,7 @@ def train_vlm(
             sums += torch.stack([total, ce, kd_loss]).detach().cpu()
             bar.set_postfix(loss=f"{total.item():.3f}")
         n_batches = max(len(train_loader), 1)
-        val_metrics = evaluate_loss(model, val_loader, answer_ids, kd, acc) if len(val) else {"loss": float("nan"), "ce": float("nan")}
+        val_metrics = evaluate_loss(model, val_loader, target_ids, kd, acc) if len(val) else {"loss": float("nan"), "ce": float("nan")}
         row = {"epoch": epoch + 1, "train_loss": float(sums[0] / n_batches), "train_ce": float(sums[1] / n_batches),
                "train_kd": float(sums[2] / n_batches), "val_loss": val_metrics["loss"], "val_ce": val_metrics["ce"],
                "lr": scheduler.get_last_lr()[0]}

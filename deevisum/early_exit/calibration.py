@@ -82,8 +82,10 @@ class Calibration:
     reason: str
 
     def to_dict(self) -> dict:
+        """JSON-able: no threshold and no p-value (null) when nothing was certified."""
         d = asdict(self)
         d["threshold"] = None if self.threshold == NEVER else self.threshold
+        d["p_value"] = None if math.isnan(self.p_value) else self.p_value
         return d
 
 

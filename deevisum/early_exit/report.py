@@ -50,6 +50,7 @@ from deevisum.early_exit.timing import (
 from deevisum.evaluation.context import evaluation_shots
 from deevisum.evaluation.protocol import evaluate_scores
 from deevisum.evaluation.scores import scores_file
+from deevisum.evaluation.stats import paired_comparison
 from deevisum.io import BadInputReport
 from deevisum.models.scoring import answer_token_ids, expected_score
 from deevisum.models.vlm import load_vlm, model_modalities
@@ -150,16 +151,31 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
         by_seed.setdefault(o.run.seed, []).extend(range(start, start + len(o.examples)))
         start += len(o.examples)
 
-    def quality(logits: torch.Tensor, record_bad: bool = False) -> dict[str, float]:
-        """F1/tau/rho of the pooled per-second expected scores, each seed's runs evaluated apart, then averaged."""
+    def per_video(logits: torch.Tensor, record_bad: bool = False) -> dict[str, dict[str, float]]:
+        """F1/tau/rho of each test video from the pooled per-second expected scores, averaged over its seeds' runs."""
         reports = [evaluate_scores(scores_file(expected_score(logits[rows]), [examples[i] for i in rows], rates), bench,
                                    p.evaluate, shots, source=data.examples_file,
                                    bad=bad if record_bad else BadInputReport(p.data.on_error), with_baselines=False)
                    for rows in by_seed.values()]
-        return {m: float(np.mean([r["model"]["mean"][m] for r in reports])) for m in QUALITY}
+        videos = sorted(set.intersection(*(set(r["model"]["videos"]) for r in reports)))
+        return {v: {m: float(np.mean([r["model"]["videos"][v][m] for r in reports])) for m in QUALITY} for v in videos}
+
+    def quality(logits: torch.Tensor, record_bad: bool = False) -> dict[str, float]:
+        videos = per_video(logits, record_bad)
+        return {m: float(np.mean([q[m] for q in videos.values()])) for m in QUALITY}
 
     full_logits = torch.cat([o.full_logits for o in outputs])
-    full = quality(full_logits, record_bad=True)
+    full_videos = per_video(full_logits, record_bad=True)
+    full = {m: float(np.mean([q[m] for q in full_videos.values()])) for m in QUALITY}
+    # the premise of early exit: the layers after the first exit change the answers that matter
+    first_videos = per_video(torch.cat([o.exit_logits[0] for o in outputs]))
+    e = p.evaluate
+    later_layers = {"exit_layer": exit_layers[0],
+                    "first_exit": {m: float(np.mean([q[m] for q in first_videos.values()])) for m in QUALITY},
+                    "full_minus_first_exit": {m: paired_comparison({v: q[m] for v, q in full_videos.items()},
+                                                                   {v: q[m] for v, q in first_videos.items()},
+                                                                   e.n_bootstrap, e.n_permutations, e.seed)
+                                              for m in QUALITY}}
     full_pass = TimedPass.concat([o.timed[FULL] for o in outputs])
 
     def setting(threshold: float, per_run: Sequence[float] | None = None) -> tuple[dict[str, Any], torch.Tensor]:
@@ -202,6 +218,7 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
         "confidence_auroc": aurocs[p.ee.confidence],
         "confidence_auroc_by_measure": aurocs,
         "disagreeing_rows_by_exit": {str(layer): int((~a).sum()) for layer, a in zip(exit_layers, agree_by_exit)},
+        "later_layers": later_layers,
         "full_depth": {**full, "seconds_per_segment": full_pass.seconds_per_segment,
                        "max_abs_logit_diff_vs_scoring": float((full_pass.logits - scoring.logits).abs().max())},
         "depth": depth,

@@ -19,6 +19,7 @@ row's scores do not depend on how much padding its batch needed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,29 +38,82 @@ ANSWER_POSITION = -1
 """Index (in the sequence dimension) of the position whose logits predict the answer."""
 
 
-def answer_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """Token ids of "1".."5"; fails when an answer is not exactly one token."""
+def word_token_ids(tokenizer: PreTrainedTokenizerBase, words: Sequence[str]) -> list[int]:
+    """Token ids of answer ``words``; fails when one is not exactly one known token."""
     ids = []
-    for answer in ANSWERS:
-        tokens = tokenizer.encode(answer, add_special_tokens=False)
+    for word in words:
+        tokens = tokenizer.encode(word, add_special_tokens=False)
         if len(tokens) != 1 or tokens[0] == tokenizer.unk_token_id:
-            raise ValueError(f"tokenizer: answer {answer!r} is not a single known token (got ids {tokens})")
+            raise ValueError(f"tokenizer: answer {word!r} is not a single known token (got ids {tokens})")
         ids.append(tokens[0])
     return ids
 
 
-def build_batch(processor: PaliGemmaProcessor, prompts: Sequence[str], images: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
-    """Model inputs for (prompt, frame) pairs: left-padded prefixes, answer at ``ANSWER_POSITION``."""
-    enc = processor(
-        text=[IMAGE_TOKEN + p for p in prompts],
-        images=list(images),
-        padding="longest",
-        padding_side="left",
-        return_tensors="pt",
-    )
-    batch = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids", "pixel_values")}
+def answer_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Token ids of "1".."5"."""
+    return word_token_ids(tokenizer, ANSWERS)
+
+
+TOKEN_FIELDS = ("input_ids", "attention_mask", "token_type_ids")
+ENCODE_CHUNK = 256
+"""Rows the processor tokenises per call while encoding a set (it also preprocesses their images)."""
+
+
+def _processed(processor: PaliGemmaProcessor, prompts: Sequence[str], images: Sequence[np.ndarray]):
+    return processor(text=[IMAGE_TOKEN + p for p in prompts], images=list(images), padding="longest",
+                     padding_side="left", return_tensors="pt")
+
+
+def _left_pad(t: torch.Tensor, width: int, value: int) -> torch.Tensor:
+    return torch.nn.functional.pad(t, (width - t.shape[1], 0), value=value)
+
+
+@dataclass(frozen=True)
+class EncodedPrompts:
+    """Many rows' prompts tokenised once, left-padded to the longest row.
+
+    Training and scoring take thousands of batches from the same rows; tokenising them once
+    instead of per batch is a measurable share of a small model's step. A batch keeps only the
+    padding its longest row needs, so its tensors equal what the processor gives for those rows
+    alone (tested); images are processed per batch (a corpus of 224-px frames would not fit in
+    memory)."""
+
+    processor: PaliGemmaProcessor
+    tokens: dict[str, torch.Tensor]
+
+    @classmethod
+    def of(cls, processor: PaliGemmaProcessor, prompts: Sequence[str], images: Sequence[np.ndarray]) -> EncodedPrompts:
+        """``images`` only satisfy the processor's layout check; their pixels are not kept."""
+        chunks = [_processed(processor, prompts[i : i + ENCODE_CHUNK], images[i : i + ENCODE_CHUNK])
+                  for i in range(0, len(prompts), ENCODE_CHUNK)]
+        width = max((c["input_ids"].shape[1] for c in chunks), default=0)
+        pad = {"input_ids": processor.tokenizer.pad_token_id, "attention_mask": 0, "token_type_ids": 0}
+        tokens = {k: torch.cat([_left_pad(c[k], width, pad[k]) for c in chunks]) if chunks
+                  else torch.zeros((0, 0), dtype=torch.long) for k in TOKEN_FIELDS}
+        return cls(processor, tokens)
+
+    def __len__(self) -> int:
+        return len(self.tokens["input_ids"])
+
+    def batch(self, rows: Sequence[int] | slice, images: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
+        """Model inputs of ``rows`` with their ``images``: answer at ``ANSWER_POSITION``."""
+        mask = self.tokens["attention_mask"][rows]
+        width = int(mask.sum(1).max())
+        batch = {k: self.tokens[k][rows][:, -width:] for k in TOKEN_FIELDS}
+        batch["pixel_values"] = self.processor.image_processor(list(images), return_tensors="pt")["pixel_values"]
+        return _with_positions(batch)
+
+
+def _with_positions(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``position_ids`` counting real tokens from 1, as ``generate()`` derives them from the mask."""
     batch["position_ids"] = batch["attention_mask"].long().cumsum(-1)
     return batch
+
+
+def build_batch(processor: PaliGemmaProcessor, prompts: Sequence[str], images: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
+    """Model inputs for (prompt, frame) pairs: left-padded prefixes, answer at ``ANSWER_POSITION``."""
+    enc = _processed(processor, prompts, images)
+    return _with_positions({k: enc[k] for k in (*TOKEN_FIELDS, "pixel_values")})
 
 
 def answer_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor], answer_ids: Sequence[int]) -> torch.Tensor:
@@ -103,10 +157,11 @@ def score_examples(
     state = process_state()
     with state.split_between_processes(list(range(len(prompts)))) as mine:
         start, stop = (mine[0], mine[-1] + 1) if mine else (0, 0)
+        encoded = EncodedPrompts.of(processor, prompts[start:stop], images[start:stop])
         out = [np.zeros((0, len(ANSWERS)), np.float32)]
         for i in _batches(stop - start, batch_size, desc):
-            a, b = start + i, min(stop, start + i + batch_size)
-            batch = on_model_device(build_batch(processor, prompts[a:b], images[a:b]), model)
+            rows = slice(i, min(stop - start, i + batch_size))
+            batch = on_model_device(encoded.batch(rows, images[start:stop][rows]), model)
             out.append(answer_logits(model, batch, answer_ids).float().cpu().numpy())
     logits = np.concatenate(out)
     return np.concatenate(gather_object([logits])) if state.num_processes > 1 else logits

@@ -1,7 +1,7 @@
-"""A word-level tokenizer trained on the prompt corpus, for the tiny from-scratch VLMs.
+"""A word-level tokenizer trained on the pretraining corpus's prompts, for the tiny VLMs.
 
 Real PaliGemma checkpoints bring their own tokenizer; the offline default has none, so one
-is trained on the prompts (HF ``tokenizers``) and wrapped as a transformers fast tokenizer
+is trained on the pretraining prompts (HF ``tokenizers``) and wrapped as a transformers fast tokenizer
 that ``PaliGemmaProcessor`` accepts. The answer tokens "1".."5" are always single vocabulary
 entries, because scoring reads the model's distribution over exactly those five tokens.
 The processor adds ``<image>`` and 1152 ``<loc>``/``<seg>`` tokens, so the saved tokenizer
@@ -11,7 +11,6 @@ already contains them and a model's vocabulary size is ``len(tokenizer)``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
@@ -20,11 +19,6 @@ from transformers.models.paligemma.processing_paligemma import EXTRA_TOKENS, IMA
 ANSWERS: tuple[str, ...] = ("1", "2", "3", "4", "5")
 """The answer vocabulary: importance 1..5, one token each."""
 SPECIALS = {"pad_token": "<pad>", "eos_token": "<eos>", "bos_token": "<bos>", "unk_token": "<unk>"}
-
-
-def tokenizer_dir(tokenizers: str | Path, fold: int) -> Path:
-    """A fold's tokenizer in the tokenizers folder: trained on that fold's train + val prompts only."""
-    return Path(tokenizers) / f"fold{fold}"
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:

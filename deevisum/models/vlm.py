@@ -1,9 +1,10 @@
 """PaliGemma-family VLMs: build (tiny, from config), load (HF id / local path, 4-bit), LoRA, save.
 
-One code path for the offline default and the paper's setup: a role's ``source`` is either
-``tiny`` (a PaliGemma2 = SigLIP + Gemma2 architecture built from ``ModelParams`` sizes with
-seeded random weights and the tokenizer trained on the prompts) or an HF id / local directory
-loaded with ``from_pretrained`` (optionally 4-bit NF4 with bitsandbytes, the QLoRA setting).
+One code path for the offline default and the paper's setup: a role's ``source`` is an HF id or a
+local directory loaded with ``from_pretrained`` (optionally 4-bit NF4 with bitsandbytes, the QLoRA
+setting); the demo's are the pretrain stage's checkpoints of tiny PaliGemma2 (SigLIP + Gemma2)
+architectures built from config (:func:`build_tiny`, with a tokenizer trained on the pretraining
+prompts). ``tiny`` starts a role from its architecture's random weights instead.
 The HF token, when a gated checkpoint needs one, is read by huggingface_hub from ``HF_TOKEN``.
 
 A saved model directory (``models/<name>/``) holds ``model.safetensors`` + ``config.json`` +
@@ -38,7 +39,7 @@ from transformers import (
 )
 from transformers.models.paligemma.processing_paligemma import IMAGE_TOKEN
 
-from deevisum.config import ModelParams
+from deevisum.config import ArchParams, ModelParams
 from deevisum.data.prompts import FULL
 from deevisum.io import InputError
 
@@ -61,7 +62,7 @@ def make_processor(tokenizer: PreTrainedTokenizerBase, image_size: int, patch_si
     return PaliGemmaProcessor(image_processor=image_processor, tokenizer=tokenizer)
 
 
-def tiny_config(mp: ModelParams, tokenizer: PreTrainedTokenizerBase, image_size: int) -> PaliGemmaConfig:
+def tiny_config(mp: ArchParams, tokenizer: PreTrainedTokenizerBase, image_size: int) -> PaliGemmaConfig:
     """PaliGemma2 architecture at toy sizes (vision heads of width 32, MLPs 4x wide in SigLIP)."""
     head_dim = mp.hidden_size // mp.num_heads
     text = Gemma2Config(
@@ -166,20 +167,27 @@ def apply_lora(model: PaliGemmaForConditionalGeneration, mp: ModelParams):
         return get_peft_model(model, config)
 
 
-def build_vlm(mp: ModelParams, tokenizer_dir: str | Path, image_size: int, seed: int):
+def build_tiny(arch: ArchParams, tokenizer_dir: str | Path, image_size: int, seed: int):
+    """``arch`` with random weights under ``seed`` (same seed -> same weights), and its processor."""
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    processor = make_processor(tokenizer, image_size, arch.patch_size)
+    torch.manual_seed(seed)
+    model = PaliGemmaForConditionalGeneration._from_config(tiny_config(arch, tokenizer, image_size),
+                                                           attn_implementation=ATTENTION)
+    return model, processor
+
+
+def build_vlm(mp: ModelParams, arch: ArchParams | None, tokenizer_dir: str | Path, image_size: int, seed: int):
     """The model to train for one role, ready for its trainer, and its processor.
 
-    ``tiny``: random init under ``seed`` (same seed -> same weights). Otherwise ``from_pretrained``
-    (4-bit when ``quantize_4bit``). ``lora_r > 0`` wraps it with LoRA; else all weights train.
+    ``tiny``: the role's architecture ``arch`` with random weights (:func:`build_tiny`). Otherwise
+    ``from_pretrained`` of the checkpoint (4-bit when ``quantize_4bit``). ``lora_r > 0`` wraps it
+    with LoRA; else all weights train.
     """
     if mp.source == "tiny":
-        if mp.quantize_4bit:
-            raise ValueError("models: quantize_4bit needs a pretrained source (save the tiny model, then load it)")
-        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-        processor = make_processor(tokenizer, image_size, mp.patch_size)
-        torch.manual_seed(seed)
-        model = PaliGemmaForConditionalGeneration._from_config(tiny_config(mp, tokenizer, image_size),
-                                                               attn_implementation=ATTENTION)
+        if mp.quantize_4bit or arch is None:
+            raise ValueError("models: source 'tiny' needs its architecture and no quantize_4bit (pretrain it, then load it)")
+        model, processor = build_tiny(arch, tokenizer_dir, image_size, seed)
     else:
         processor = load_processor(mp.source)
         model = _from_pretrained(mp.source, mp.quantize_4bit, mp.compute_dtype, inference_device())

@@ -25,7 +25,7 @@ from transformers.models.paligemma.processing_paligemma import EXTRA_TOKENS, IMA
 from transformers.quantizers.base import get_keys_to_not_convert
 from transformers.quantizers.quantizers_utils import should_convert_module
 
-from deevisum.config import ModelParams, Params
+from deevisum.config import PRETRAINED, ModelParams, Params
 from deevisum.models.vlm import BASE_FILE, LORA_TARGETS, tiny_config
 
 
@@ -110,16 +110,17 @@ def tiny_vocab(p: Params) -> VocabIds:
 
 
 def role_config(role: str, p: Params) -> PaliGemmaConfig:
-    """The architecture of ``models.<role>``: from its HF id, its local checkpoint, or ``tiny`` sizes."""
+    """The architecture of ``models.<role>``: from its HF id, its local checkpoint, or its ``pretrain.<role>``
+    sizes (``tiny``, or the pretrain stage's checkpoint before that stage has run)."""
     mp: ModelParams = getattr(p.models, role)
     source = mp.source
     while True:
-        if source == "tiny":
-            return tiny_config(mp, tiny_vocab(p), p.frames.image_size)
+        path = Path(source)
+        if source == "tiny" or (source == f"{PRETRAINED}/{role}" and not (path / "config.json").is_file()):
+            return tiny_config(getattr(p.pretrain, role), tiny_vocab(p), p.frames.image_size)
         match = HF_ID.search(source)
         if match:
             return paligemma2_config(GEMMA2[match[1]], int(match[2]))
-        path = Path(source)
         if (path / "config.json").is_file():
             return PaliGemmaConfig.from_pretrained(str(path))
         if (path / BASE_FILE).is_file():  # a saved 4-bit adapter: the architecture is its base's

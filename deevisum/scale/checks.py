@@ -251,7 +251,7 @@ def qlora_step(sizes: Sizes, processor: PaliGemmaProcessor, prompts: Sequence[st
     saved = time.perf_counter()
     mp = ModelParams(source=str(base), quantize_4bit=True, compute_dtype="bfloat16", lora_r=sizes.lora.lora_r,
                      lora_alpha=sizes.lora.lora_alpha, lora_dropout=sizes.lora.lora_dropout)
-    model, _ = build_vlm(mp, base, sizes.image_size, seed=0)
+    model, _ = build_vlm(mp, None, base, sizes.image_size, seed=0)  # a checkpoint: no architecture needed
     loaded = time.perf_counter()
     step = train_step(model, processor, prompts, images, device)
     out = {"save_seconds": saved - start, "load_4bit_seconds": loaded - saved, "batch": len(prompts),

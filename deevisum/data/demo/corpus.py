@@ -25,6 +25,9 @@ same ffmpeg and espeak-ng builds). Modules: plan (what happens), narration (the 
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -39,15 +42,24 @@ from deevisum.data.demo.plan import (
     LATENT,
     NARRATION_RATES,
     OBJECT_CUE_RATE,
+    VideoPlan,
     plan_corpus,
 )
 from deevisum.data.demo.render import encode_mp4, render_frames, synth_audio
 from deevisum.data.wav import write_wav
-from deevisum.io import atomic_path, write_json
+from deevisum.io import atomic_path, worker_count, write_json
 
 
 def _length(seconds: int) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _render_video(plan: VideoPlan, p: DemoParams, root: Path) -> None:
+    """``root/video/<id>.mp4`` of one planned video (its soundtrack goes through a WAV next to it)."""
+    wav = root / f"{plan.video_id}.wav"
+    write_wav(wav, synth_audio(plan, p), p.sample_rate)
+    encode_mp4(render_frames(plan, p), wav, p, root / "video" / f"{plan.video_id}.mp4")
+    wav.unlink()
 
 
 def generate_corpus(out_dir: Path, p: DemoParams) -> None:
@@ -60,11 +72,11 @@ def generate_corpus(out_dir: Path, p: DemoParams) -> None:
     with atomic_path(out_dir) as tmp:
         (tmp / "video").mkdir(parents=True)
         (tmp / "data").mkdir()
-        for plan in tqdm(plans, desc="demo videos", unit="video"):
-            wav = tmp / f"{plan.video_id}.wav"
-            write_wav(wav, synth_audio(plan, p), p.sample_rate)
-            encode_mp4(render_frames(plan, p), wav, p, tmp / "video" / f"{plan.video_id}.mp4")
-            wav.unlink()
+        # each video depends on its plan alone, so rendering them side by side changes no byte
+        with ProcessPoolExecutor(worker_count(), mp_context=multiprocessing.get_context("spawn")) as pool:
+            done = pool.map(_render_video, plans, itertools.repeat(p), itertools.repeat(tmp))
+            for _ in tqdm(done, total=len(plans), desc=f"{out_dir.name} videos", unit="video"):
+                pass
         anno = [
             f"{plan.video_id}\t{plan.category}\t{','.join(map(str, row))}\n"
             for plan in plans for row in plan.user_scores.tolist()

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import colorsys
 import itertools
+import json
 import math
 import string
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from deevisum.config import DemoParams
 from deevisum.data.demo.narration import LINES, ONSET, RATES, VOICES, Line, line_seconds
+from deevisum.io import InputError
 
 EVENTS_FILE = "demo-events.json"
 
@@ -59,6 +63,8 @@ OBJECT_CUE_RATE = 0.25
 """Fraction of object events that also carry a loud sound (which changes nothing)."""
 MIN_CUT_CHANGE = 60.0
 """Least change of a shot's mean background colour at a cut (sum over RGB, grey levels)."""
+OBJECT_SIZE = (0.3, 0.36)
+"""Range of an object's radius as a fraction of the frame height: about a fifth of a 32x32 frame."""
 NOISE_LEVEL = 3.0
 """Std of the per-pixel noise (grey levels)."""
 
@@ -140,6 +146,28 @@ class VideoPlan:
 KINDS = ("target", "flash", "distractor")
 
 
+def _recorded(video: Any) -> bool:
+    """A video entry of ``demo-events.json`` with numeric latent importance and a list of events."""
+    return (isinstance(video, dict) and isinstance(video.get("latent"), list) and isinstance(video.get("events"), list)
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in video["latent"]))
+
+
+def read_videos(events_file: str | Path) -> dict[str, dict]:
+    """Video id -> what the generator recorded of it (``latent`` per second, ``events``...), from a corpus's
+    ``demo-events.json``."""
+    path = Path(events_file)
+    try:
+        videos = json.loads(path.read_text(encoding="utf-8"))["videos"]
+        bad = [vid for vid, video in videos.items() if not _recorded(video)]
+    except FileNotFoundError:
+        raise InputError(path, "file not found (generate the corpus first)") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, TypeError) as e:
+        raise InputError(path, f"not a corpus events file ({type(e).__name__}: {e})") from None
+    if bad:
+        raise InputError(path, f"not a corpus events file: videos {bad[:3]} lack numeric latent importance or events")
+    return videos
+
+
 def rng_for(p: DemoParams, *key: int) -> np.random.Generator:
     """An independent stream per (video, purpose): changing how shots are drawn leaves events alone."""
     return np.random.default_rng([p.seed, *key])
@@ -216,7 +244,7 @@ def _plan_events(
     """
     seg = p.segment_seconds
     n_segments = n_seconds // seg
-    others = [c for c in itertools.product(COLOURS, OBJECTS) if c != target]
+    others = [c for c in itertools.product(COLOURS, OBJECTS) if c[0] != target[0]]  # a distractor's colour is never the target's
     kinds = [first, *rng.permutation([k for k in KINDS if k != first])]
     flash_sounds: list[bool] = []
     events = []
@@ -242,7 +270,7 @@ def _plan_events(
             start, end, kind, colour, obj, sound if has_sound else None, latent,
             position=tuple(float(x) for x in rng.uniform(0.3, 0.7, 2)),
             velocity=tuple(float(x) for x in rng.uniform(-0.25, 0.25, 2)),
-            size=float(rng.uniform(0.2, 0.26)),
+            size=float(rng.uniform(*OBJECT_SIZE)),
         ))
         k += length + int(rng.integers(1, 5))
     return events

@@ -7,6 +7,7 @@ events that carry a sound, and the narrator's lines (:mod:`deevisum.data.demo.na
 
 from __future__ import annotations
 
+import contextlib
 import math
 import subprocess
 from collections.abc import Iterator
@@ -154,10 +155,12 @@ def encode_mp4(frames: Iterator[np.ndarray], wav: Path, p: DemoParams, out: Path
         try:
             for frame in frames:
                 proc.stdin.write(frame.tobytes())
+            proc.stdin.close()
         except BrokenPipeError:
             pass  # ffmpeg died; its log says why
         finally:
-            proc.stdin.close()
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()  # a second close is a no-op; a close that flushes into a dead ffmpeg fails
             rc = proc.wait()
     if rc != 0:
         raise RuntimeError(f"ffmpeg failed encoding {out} (exit {rc}): {log.read_text(errors='replace').strip()}")
