@@ -97,7 +97,8 @@ def run_summarize(video: Path, out: Path, student: Path, exits: Path) -> dict:
     for line in proc.stdout:
         tail = (tail + [line.rstrip()])[-20:]
         if line.startswith("summarize: "):
-            steps.append({"at_s": round(time.perf_counter() - start, 2), "step": line[len("summarize: "):].strip()})
+            step = line[len("summarize: "):].strip().replace(str(out.parent), "<tmp>").replace(f"{REPO}/", "")
+            steps.append({"at_s": round(time.perf_counter() - start, 2), "step": step})
             print(f"  {steps[-1]['at_s']:7.2f} s  {steps[-1]['step']}", flush=True)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -106,6 +107,14 @@ def run_summarize(video: Path, out: Path, student: Path, exits: Path) -> dict:
         raise SystemExit(f"deevisum summarize failed on {video}:\n" + "\n".join(tail))
     return {"wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "steps": steps}
+
+
+def _shown(path: Path) -> str:
+    """A model folder as the results file names it: relative to the repository, never this machine's absolute path."""
+    try:
+        return path.resolve().relative_to(REPO).as_posix()
+    except ValueError:
+        return f"{path.name} (outside the repository)"
 
 
 def main() -> None:
@@ -119,7 +128,7 @@ def main() -> None:
         tmp_dir = Path(tmp)
         student, exits = args.student, args.exits
         why = _usable(student, exits)
-        models = f"{student} + {exits}"
+        models = f"{_shown(student)} + {_shown(exits)}"
         if why is not None:
             student, exits = build_models(tmp_dir / "models")
             models = f"random-weight student of the demo student's shape + random exit heads (built: {why})"

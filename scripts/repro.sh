@@ -15,4 +15,4 @@ if [ "${DEEVISUM_PUSH:-0}" = 1 ]; then   # share the outputs: dvc push to the de
   dvc remote default >/dev/null 2>&1 || { echo "repro: DEEVISUM_PUSH=1 but no default remote: dvc remote add -d storage <url>" >&2; exit 1; }
   dvc push
 fi
-echo "repro: done. Results: python scripts/results_table.py (tables) | dvc metrics show (every metric) | python scripts/results_table.py --readme README.md (update the README's results)"
+echo "repro: done. Results: python scripts/results_table.py (tables) | dvc metrics show (headline numbers) | python scripts/results_table.py --readme README.md (update the README's results)"

@@ -1,12 +1,12 @@
-"""Render the README's results tables from the metrics files, never by hand.
+"""Render the README's results tables from the stages' reports, never by hand.
 
     python scripts/results_table.py                    # print the markdown
     python scripts/results_table.py --readme README.md # rewrite the block between the markers
 
-Reads ``metrics/ablation.json`` (stage evaluate_ablation: per variant and for the random / human /
+Reads ``reports/ablation.json`` (stage evaluate_ablation: per variant and for the random / human /
 oracle baselines, F1 / Kendall tau / Spearman rho as mean and std over the folds' test videos,
 and the paired comparisons with their bootstrap CIs and permutation p-values) and
-``metrics/eval.json`` (stage evaluate: the student at the early-exit operating point against
+``reports/eval.json`` (stage evaluate: the student at the early-exit operating point against
 full depth: agreement, quality, decoder layers run, the layer bound and the measured speedup).
 The speedup is wall time measured by that stage, so the block changes whenever it is re-run,
 even with the same results. A missing file is reported in the table (and on stderr) instead of
@@ -215,8 +215,8 @@ def splice(text: str, block: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ablation", type=Path, default=Path("metrics/ablation.json"))
-    parser.add_argument("--eval", type=Path, default=Path("metrics/eval.json"))
+    parser.add_argument("--ablation", type=Path, default=Path("reports/ablation.json"))
+    parser.add_argument("--eval", type=Path, default=Path("reports/eval.json"))
     parser.add_argument("--readme", type=Path, help="rewrite the results block of this file instead of printing")
     args = parser.parse_args(argv)
     ablation, evaluation = _load(args.ablation, "evaluate_ablation"), _load(args.eval, "evaluate")

@@ -1,5 +1,6 @@
 """Stage transcribe: whisper over every extracted WAV -> transcripts (segments with timed words), and the
-word error rate against the narration script where the dataset has one (the demo)."""
+word error rate against the narration script where the dataset has one (the demo): the corpus WER is the
+metric, the report adds each video's and what could not be read (deevisum.headlines)."""
 
 from deevisum.app.stage import stage_args
 from deevisum.config import load_params
@@ -7,6 +8,7 @@ from deevisum.data.asr import load_asr, parallel_files, transcribe_dir
 from deevisum.data.demo.narration import read_script
 from deevisum.data.demo.plan import EVENTS_FILE
 from deevisum.evaluation.wer import corpus_wer
+from deevisum.headlines import publish
 from deevisum.io import BadInputReport, write_json
 
 if __name__ == "__main__":
@@ -19,7 +21,7 @@ if __name__ == "__main__":
     script = read_script(args.dataset / "data" / EVENTS_FILE)
     heard = {vid: " ".join(s["text"] for s in segments) for vid, segments in transcripts.items()}
     quality = corpus_wer(script, heard) if script else {"wer": None, "note": f"no narration script ({EVENTS_FILE})"}
-    per_video = quality.pop("videos", {})  # the metric is the corpus WER; each video's goes to the report
-    write_json(args.metrics, {**quality, "engine": p.asr.engine, "model": p.asr.model})
-    write_json(args.report, {**report.to_dict(), "wer_per_video": per_video})
+    per_video = quality.pop("videos", {})
+    publish("transcription", {**report.to_dict(), **quality, "engine": p.asr.engine, "model": p.asr.model,
+                              "wer_per_video": per_video}, args.metrics, args.report)
     print(f"wrote {args.out}: {len(transcripts)} videos, {sum(map(len, transcripts.values()))} segments; WER {quality['wer']}")

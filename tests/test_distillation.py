@@ -165,7 +165,9 @@ def test_stages_write_models_curves_and_distributions(pipeline) -> None:
         curve = read_curves(pipeline / "dvclive" / name)
         assert list(curve["epoch"]) == list(range(len(curve)))  # epoch 0: the starting weights' validation
         summary = json.loads((pipeline / "dvclive" / name / "metrics.json").read_text())
-        assert summary["step"] == len(curve) - 1 and summary[RUN.name]["val_ce"] == pytest.approx(curve["val_ce"].iloc[-1])
+        kept = int(curve["val_ce"].idxmin())  # the summary is the epoch whose weights were kept, not the last
+        assert summary["step"] == len(curve) - 1 and summary[RUN.name]["epoch"] == curve["epoch"].iloc[kept]
+        assert summary[RUN.name]["val_ce"] == pytest.approx(curve["val_ce"].iloc[kept])
     for name in ("teacher", "mentor", "student"):
         curve = read_curves(pipeline / "dvclive" / name)
         assert len(curve) == 4
@@ -191,7 +193,7 @@ def test_a_role_trains_one_model_per_fold_and_seed(tmp_path) -> None:
     summary = json.loads((files.curves / "metrics.json").read_text())
     for name in names:
         assert list(read_curves(files.curves, name)["epoch"]) == [0, 1]
-        assert summary[name]["val_ce"] == pytest.approx(histories[name][-1]["val_ce"])
+        assert summary[name]["val_ce"] == pytest.approx(min(row["val_ce"] for row in histories[name]))
     # every run carries the one tokenizer (build_tokenizer's, trained on the pretraining corpus, not per fold)
     vocab = load_vlm(files.model / "fold0-seed1")[1].tokenizer.get_vocab()
     assert "vid0" in vocab and "vid3" in vocab

@@ -1,13 +1,16 @@
-"""``dvc plots show`` renders every plot the project's dvc.yaml defines.
+"""``dvc plots show``: a handful of plots that mean something, drawn with no network.
 
-Runs on a scratch DVC repository holding the project's own dvc.yaml and params.yaml, with
-placeholder data files holding exactly the columns the plot definitions name, so a malformed
-definition (dvc.yaml schema error, a plot whose x/y column is not declared) fails here rather
-than after a full ``dvc repro``. The training curves are dvclive folders, one per role
-(``<curves>/metrics.json`` + ``<curves>/plots/metrics/<run>/<name>.tsv`` for each (fold, seed) run,
-declared as a stage's metrics and plots): they are written by the project's own
-:func:`deevisum.tracking.write_curves`, so the plots over them are checked against the files it
-really writes. The numbers are placeholders; the real files come from the stages.
+The project's plots are dvc.yaml's top-level ``plots`` alone: stages declare the files behind
+them as plain outputs, since every plot file a stage declares is a plot of its own (the dvclive
+folders once gave 344). The page's HTML template (.dvc/config ``plots.html_template``) carries
+the vega bundle of vendor/vega inline.
+
+The checks run on a scratch DVC repository holding the project's dvc.yaml, params.yaml,
+.dvc/config, .dvc/plots templates and vendor/vega, with placeholder data written by the
+project's own writers (:func:`deevisum.tracking.write_curves` for training curves,
+:func:`deevisum.evaluation.ablation.ci_rows` for the per-model plot) or holding exactly the
+columns a plot definition names, so a malformed definition fails here rather than after a full
+``dvc repro``. The numbers are placeholders; the real files come from the stages.
 """
 
 from __future__ import annotations
@@ -24,63 +27,26 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_stage_params import interpolate, resolved_stages, template_context
+from test_stage_params import interpolate, outputs, resolved_stages, template_context
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+import check_plots_offline  # noqa: E402
+
 DVC = Path(sys.executable).parent / "dvc"
-DVCLIVE_PLOTS = "plots"
-"""A dvclive folder's plots subfolder (``write_curves``: ``plots/metrics/<run>/<name>.tsv``, x column ``step``)."""
+MAX_PLOTS = 8
+"""What a reader takes in on one page."""
+DVC_YAML = yaml.safe_load((REPO / "dvc.yaml").read_text())
+PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
+STAGES = resolved_stages(DVC_YAML, PARAMS)
+PLOTS = {plot_id: props for entry in interpolate(DVC_YAML.get("plots", []), template_context(DVC_YAML, PARAMS))
+         for plot_id, props in entry.items()}
 RUNS = ("fold0-seed0", "fold1-seed0")
-"""Runs (deevisum.data.splits.Run.name) whose placeholder curves each dvclive folder gets."""
-
-
-def resolved(dvc_yaml: dict, params: dict) -> tuple[dict[str, dict], list]:
-    """(stages as DVC runs them, ``name@item`` for foreach stages; the top-level plots), templating resolved."""
-    return resolved_stages(dvc_yaml, params), interpolate(dvc_yaml.get("plots", []), template_context(dvc_yaml, params))
+"""Runs (deevisum.data.splits.Run.name) whose placeholder curves each curves folder gets."""
 
 
 def _fields(value: object) -> list[str]:
     return [value] if isinstance(value, str) else list(value or [])
-
-
-def _entries(stage: dict, kind: str) -> list[tuple[str, dict]]:
-    return [(path, props or {}) for entry in stage.get(kind, [])
-            for path, props in (entry.items() if isinstance(entry, dict) else [(entry, {})])]
-
-
-def plot_inputs(stages: dict[str, dict], plots: list) -> tuple[dict[str, set[str]], dict[str, set[str]], list[str]]:
-    """(columns each plain plot file needs {file: columns}; the curves each dvclive folder must hold
-    {folder: ``<run>/<name>``}; the plot ids ``dvc plots show`` should render, a plots folder standing for its files)."""
-    files: dict[str, set[str]] = {}
-    folders: dict[str, set[str]] = {}
-    ids: list[str] = []
-    for name, stage in stages.items():
-        metrics = {path for path, _ in _entries(stage, "metrics")}
-        for path, props in _entries(stage, "plots"):
-            if posixpath.splitext(path)[1]:
-                files.setdefault(path, set()).update(_fields(props.get("x")) + _fields(props.get("y")))
-                ids.append(path)
-                continue
-            folder = posixpath.dirname(posixpath.normpath(path))  # a folder: dvclive's <curves>/plots
-            assert posixpath.basename(posixpath.normpath(path)) == DVCLIVE_PLOTS and f"{folder}/metrics.json" in metrics, (
-                f"stage {name}: plots folder {path} is not the plots of a dvclive folder whose metrics.json it declares")
-            folders.setdefault(folder, set())
-            ids.append(path)
-    for entry in plots:
-        for plot_id, props in entry.items():
-            ids.append(plot_id)
-            x = props.get("x")
-            for path, ys in props.get("y", {}).items():
-                xs = _fields(x.get(path)) if isinstance(x, dict) else _fields(x)
-                folder = next((f for f in folders if path.startswith(f"{f}/{DVCLIVE_PLOTS}/")), None)
-                if folder is None:
-                    files.setdefault(path, set()).update(xs + _fields(ys))
-                else:  # a metric of a dvclive folder: one <run>/<name>.tsv with columns step, <name>
-                    curve = posixpath.relpath(path, f"{folder}/{DVCLIVE_PLOTS}/metrics")
-                    assert re.fullmatch(r"fold\d+-seed\d+/\w+\.tsv", curve), f"plot {plot_id}: {path} is no <run>/<name>.tsv"
-                    assert xs == ["step"] and _fields(ys) == [Path(path).stem], f"plot {plot_id}: {path} has columns step, {Path(path).stem}"
-                    folders[folder].add(posixpath.splitext(curve)[0])
-    return files, folders, ids
 
 
 def trainer_columns() -> set[str]:
@@ -92,78 +58,110 @@ def trainer_columns() -> set[str]:
     return {k.value for k in rows[0].keys if isinstance(k, ast.Constant)} - {"epoch"}
 
 
-def _scripts_calling(stages: dict[str, dict], function: str) -> set[str]:
+def _scripts_calling(function: str) -> set[str]:
     """Stages whose script calls ``function``."""
     found = set()
-    for name, stage in stages.items():
+    for name, stage in STAGES.items():
         script = next((w for w in str(stage["cmd"]).split() if w.startswith("stages/") and w.endswith(".py")), None)
         if script and re.search(rf"\b{function}\(", (REPO / script).read_text(encoding="utf-8")):
             found.add(name)
     return found
 
 
-def test_curve_plots_show_what_the_trainer_logs() -> None:
-    """Each VLM role's dvclive folder is a declared plot, and a top-level plot over one names a metric
-    that train_vlm logs every epoch."""
-    dvc_yaml = yaml.safe_load((REPO / "dvc.yaml").read_text())
-    stages, plots = resolved(dvc_yaml, yaml.safe_load((REPO / "params.yaml").read_text()))
-    _, folders, _ = plot_inputs(stages, plots)
+def test_a_handful_of_plots_and_no_stage_plots() -> None:
+    assert 0 < len(PLOTS) <= MAX_PLOTS, f"{len(PLOTS)} plots: {sorted(PLOTS)}"
+    declaring = [name for name, stage in STAGES.items() if stage.get("plots")]
+    assert not declaring, f"stages {declaring} declare plots: each file would be a plot of its own; use the top-level plots"
+
+
+def test_training_plots_show_what_the_trainer_logs() -> None:
+    """The curves plots read the :data:`deevisum.tracking.CURVES` table of curves folders that stages
+    write, plot a metric train_vlm logs every epoch, and cover every VLM role's folder."""
+    from deevisum.tracking import CURVES
+
+    produced = set().union(*(outputs(s) for s in STAGES.values()))
     columns = trainer_columns()
-    assert {"train_loss", "val_ce"} <= columns
-    roles = _scripts_calling(stages, "train_jobs")
+    plotted = set()
+    for plot_id, props in PLOTS.items():
+        if props.get("template") != "curves":
+            continue
+        for path, ys in props["y"].items():
+            folder = posixpath.dirname(path)
+            assert posixpath.basename(path) == CURVES and folder in produced, f"plot {plot_id}: {path} is no stage's curves table"
+            assert set(_fields(ys)) <= columns, f"plot {plot_id}: {ys} is not what train_vlm logs ({sorted(columns)})"
+            plotted.add(folder)
+    roles = _scripts_calling("train_jobs") | _scripts_calling("pretrain_roles")
     assert roles, "no stage trains a VLM role"
-    pretraining = _scripts_calling(stages, "pretrain_roles")
-    assert pretraining, "no stage pretrains the roles"
-    roles |= pretraining
+    curves = posixpath.normpath(template_context(DVC_YAML, PARAMS)["paths"]["curves"])
     for name in roles:
-        curves = [posixpath.dirname(p) for p, _ in _entries(stages[name], "metrics") if p.endswith("/metrics.json")]
-        assert curves and all(c in folders for c in curves), f"stage {name}: a dvclive folder of it is not a declared plot"
-        shown = {posixpath.basename(m) for c in curves for m in folders[c]}
-        assert shown <= columns, f"stage {name}: plots show {sorted(shown - columns)}, which train_vlm never logs"
+        folders = {o for o in outputs(STAGES[name]) if posixpath.dirname(o) == curves}
+        assert folders and folders <= plotted, f"stage {name}: curves {sorted(folders - plotted)} are in no plot"
 
 
-@pytest.mark.skipif(not DVC.is_file(), reason=f"dvc not installed next to {sys.executable}")
-def test_plots_show_renders_every_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _placeholders(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file the plots read, written by the project's writer where it has one."""
+    from deevisum.evaluation.ablation import ci_rows
+    from deevisum.headlines import QUALITY
+    from deevisum.io import write_csv
     from deevisum.tracking import write_curves
 
-    dvc_yaml = yaml.safe_load((REPO / "dvc.yaml").read_text())
-    stages, plots = resolved(dvc_yaml, yaml.safe_load((REPO / "params.yaml").read_text()))
-    files, folders, ids = plot_inputs(stages, plots)
-    assert ids, "dvc.yaml defines no plots"
-    assert folders, "no stage declares a dvclive folder of training curves"
-    for path, cols in files.items():
-        assert path.endswith((".csv", ".tsv", ".json")), f"plot {path}: not a data file"
-        target = tmp_path / path
-        target.parent.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(root)  # dvclive looks for a git/DVC repository from here: none yet, the project's never
+    history = [{"epoch": e, **{m: float(e + k) for k, m in enumerate(sorted(trainer_columns()))}} for e in (1, 2, 3)]
+    columns: dict[str, set[str]] = {}
+    for props in PLOTS.values():
+        for path, ys in props["y"].items():
+            if props.get("template") == "curves":
+                write_curves({run: history for run in RUNS}, root / posixpath.dirname(path))
+            elif props.get("template") == "ci_bars":
+                row = {f"{m}{suffix}": value for m in QUALITY for suffix, value in (("_pooled", 0.5), ("_ci95", [0.4, 0.6]))}
+                write_csv(root / path, ci_rows({"table": {"student": row, "baseline_random": row}}))
+            else:
+                columns.setdefault(path, set()).update(_fields(props.get("x")) + _fields(ys))
+    for path, cols in columns.items():
         names = sorted(cols)
-        rows = [",".join(names)] + [",".join(str(i + k) for k in range(len(names))) for i in range(1, 4)]
-        target.write_text("\n".join(rows) + "\n")
-    columns = trainer_columns()
-    monkeypatch.chdir(tmp_path)  # dvclive looks for a git/DVC repository from here: none yet, the project's never
-    for folder, shown in folders.items():  # three epochs of every metric the trainer logs, for each run
-        metrics = sorted(columns | {posixpath.basename(m) for m in shown})
-        history = [{"epoch": e, **{m: float(e + k) for k, m in enumerate(metrics)}} for e in (1, 2, 3)]
-        write_curves({run: history for run in {*RUNS, *(posixpath.dirname(m) for m in shown)}}, tmp_path / folder)
-    # a plots folder stands for its files, each a plot of its own
-    ids = [i for i in ids if i.rstrip("/") not in {f"{f}/{DVCLIVE_PLOTS}" for f in folders}]
-    ids += sorted(p.relative_to(tmp_path).as_posix() for f in folders for p in (tmp_path / f / DVCLIVE_PLOTS).rglob("*.tsv"))
+        write_csv(root / path, [{c: i + k for k, c in enumerate(names)} for i in range(1, 4)])
 
+
+@pytest.fixture(scope="module")
+def plots_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``dvc plots show`` of a scratch copy of the project holding placeholder data: the page."""
+    if not DVC.is_file():
+        pytest.skip(f"dvc not installed next to {sys.executable}")
+    root = tmp_path_factory.mktemp("plots")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _placeholders(root, monkeypatch)
     env = dict(os.environ, DVC_NO_ANALYTICS="1")
-    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, env=env)
-    subprocess.run([DVC, "init", "-q"], cwd=tmp_path, check=True, env=env)
-    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
-    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True, env=env)
+    subprocess.run([DVC, "init", "-q"], cwd=root, check=True, env=env)
+    for name in ("dvc.yaml", "params.yaml", ".dvc/config", ".dvc/plots", "vendor/vega"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy
+        copy(REPO / name, root / name)
 
-    shown = subprocess.run([DVC, "plots", "show", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    shown = subprocess.run([DVC, "plots", "show", "--json"], cwd=root, env=env, capture_output=True, text=True, check=False)
     assert shown.returncode == 0, shown.stderr
     report = json.loads(shown.stdout)
     if report.get("errors"):  # the JSON only says "validation failed": show DVC's explanation
-        detail = subprocess.run([DVC, "stage", "list"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+        detail = subprocess.run([DVC, "stage", "list"], cwd=root, env=env, capture_output=True, text=True, check=False)
         pytest.fail(f"dvc plots show: {report['errors']}\n{detail.stderr}")
-    missing = [i for i in ids if not report["data"].get(i)]
-    assert not missing, f"dvc plots show rendered nothing for {missing} (rendered: {sorted(report['data'])})"
+    assert sorted(report["data"]) == sorted(PLOTS), "dvc plots show renders other plots than dvc.yaml's"
+    assert all(report["data"][p] for p in PLOTS)
 
-    html = subprocess.run([DVC, "plots", "show", "-o", "report"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    html = subprocess.run([DVC, "plots", "show"], cwd=root, env=env, capture_output=True, text=True, check=False)
     assert html.returncode == 0, html.stderr
-    page = (tmp_path / "report" / "index.html").read_text()
-    assert all(i in page for i in ids)
+    return root / "dvc_plots" / "index.html"
+
+
+def test_plots_page_carries_its_own_vega(plots_page: Path) -> None:
+    page = plots_page.read_text(encoding="utf-8")
+    assert check_plots_offline.PLOT_DIV.findall(page) == list(PLOTS)
+    assert not re.search(r"<script[^>]+src=", page), "the page loads a script from elsewhere"
+    assert "vega@5" in page and "vega-lite@5" in page and "vega-embed@6" in page
+
+
+@pytest.mark.skipif(check_plots_offline.find_chromium() is None,
+                    reason="no Chromium to load the page (apt-get install chromium); scripts/check_plots_offline.py")
+def test_plots_page_draws_every_plot_offline(plots_page: Path) -> None:
+    """Headless Chromium with the network off draws a vega canvas for every plot."""
+    drawn = check_plots_offline.drawn_plots(plots_page, check_plots_offline.rendered_dom(plots_page, check_plots_offline.find_chromium()))
+    assert drawn and all(drawn.values()), f"not drawn offline: {[p for p, ok in drawn.items() if not ok]}"

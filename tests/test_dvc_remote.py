@@ -5,9 +5,8 @@ and the models come from the remote, the training curves come with git, and ``dv
 agrees they are exactly what the committed ``dvc.lock`` describes, so ``dvc repro`` would not
 retrain anything. The test uses a miniature two-stage pipeline shaped like the real one (data
 -> model, with ``vars: paths`` templating, paths passed on the command line, a params
-dependency, a directory out with a model per (fold, seed) run, and a dvclive folder of all runs'
-curves declared as ``cache: false`` metrics + plots like the real training stages) and a
-local-directory remote.
+dependency, a directory out with a model per (fold, seed) run, and a folder of all runs' curves
+declared as a ``cache: false`` output like the real training stages) and a local-directory remote.
 """
 
 from __future__ import annotations
@@ -40,9 +39,7 @@ stages:
   train:
     cmd: python train.py --data ${paths.processed} --model ${paths.models}/student --curves ${paths.curves}/student
     deps: [train.py, "${paths.processed}"]
-    outs: ["${paths.models}/student"]
-    metrics: ["${paths.curves}/student/metrics.json": {cache: false}]
-    plots: ["${paths.curves}/student/plots": {cache: false}]
+    outs: ["${paths.models}/student", "${paths.curves}/student": {cache: false}]
 """
 
 PREPARE = """\
@@ -108,11 +105,11 @@ def test_push_clone_pull_leaves_nothing_to_rerun(tmp_path: Path) -> None:
 
     _run(tmp_path, "git", "clone", "-q", origin, clone)
     assert not (clone / "models" / "student").exists()  # cached outputs are not in git
-    assert (clone / "dvclive" / "student" / "plots").is_dir()  # cache: false curves are, committed with dvc.lock
+    assert (clone / "dvclive" / "student" / "curves.tsv").is_file()  # cache: false curves are, committed with dvc.lock
     _run(clone, DVC, "pull", "-q")
 
     curves = sorted(p.relative_to(origin).as_posix() for p in (origin / "dvclive").rglob("*") if p.is_file())
-    assert "dvclive/student/metrics.json" in curves and "dvclive/student/plots/metrics/fold1-seed0/val_ce.tsv" in curves
+    assert {"dvclive/student/metrics.json", "dvclive/student/curves.tsv", "dvclive/student/plots/metrics/fold1-seed0/val_ce.tsv"} <= set(curves)
     models = [f"models/student/{run}/model.safetensors" for run in ("fold0-seed0", "fold1-seed0")]
     for rel in ("data/processed/examples.jsonl", *models, *curves):
         assert (clone / rel).read_bytes() == (origin / rel).read_bytes(), rel
@@ -154,9 +151,9 @@ def _declared_outputs(stages: dict[str, dict]) -> list[tuple[str, str, dict]]:
 def test_project_outputs_come_back_with_a_clone_and_pull() -> None:
     """Every output of the project's pipeline reaches a fresh clone: cached ones via ``dvc pull``,
     ``cache: false`` ones through git, so those must be committed (git must not ignore them) and
-    fit in git: small text the stages write deterministically, i.e. metrics/plot files and the
-    ``plots`` folder of a dvclive folder of curves (deevisum.tracking; the round trip above shows
-    such a committed folder comes back clean). Any other ``cache: false`` folder (e.g. training
+    fit in git: small text the stages write deterministically, i.e. metrics, reports, plot data and
+    a role's folder of training curves (deevisum.tracking; the round trip above shows such a
+    committed folder comes back clean), or a folder of metrics files. Any other ``cache: false`` folder (e.g. training
     checkpoints) is neither pushed nor sensibly committed, so in a clone ``dvc status`` would
     report the stage changed and ``dvc repro`` retrain; resumable scratch state (``paths.checkpoints``)
     must not be a declared output at all."""
@@ -168,13 +165,9 @@ def test_project_outputs_come_back_with_a_clone_and_pull() -> None:
     uncached = [(stage, path) for stage, path, flags in outputs if flags.get("cache") is False]
     assert uncached
 
-    def dvclive_plots(stage: str, path: str) -> bool:
-        curves = posixpath.dirname(path)
-        return posixpath.basename(path) == "plots" and any(
-            s == stage and p == f"{curves}/metrics.json" for s, p, _ in outputs)
-
-    bad = [f"{stage}: {path}" for stage, path in uncached if not posixpath.splitext(path)[1] and not dvclive_plots(stage, path)]
-    assert not bad, f"cache: false folders other than dvclive plots cannot sensibly come back with a clone: {bad}"
+    small = {posixpath.normpath(template_context(DVC_YAML, PARAMS)["paths"][k]) for k in ("curves", "metrics")}
+    bad = [f"{stage}: {path}" for stage, path in uncached if not posixpath.splitext(path)[1] and posixpath.dirname(path) not in small]
+    assert not bad, f"cache: false folders other than a role's curves or metrics cannot sensibly come back with a clone: {bad}"
     checkpoints = posixpath.normpath(template_context(DVC_YAML, PARAMS)["paths"]["checkpoints"])
     scratch = [f"{stage}: {path}" for stage, path, _ in outputs if path == checkpoints or path.startswith(checkpoints + "/")]
     assert not scratch, f"training checkpoints are resumable scratch state, not outputs: {scratch}"

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deevisum.headlines import MAX_HEADLINES, count_numbers
+
 REPO = Path(__file__).resolve().parents[1]
 
 # Overrides of params.yaml that shrink every stage; the keys must exist in the real schema
@@ -91,14 +93,16 @@ def test_pipeline_runs_and_is_reproducible(mini_repo: tuple[Path, dict]) -> None
     first = _run(["dvc", "repro"], work, env)
     stages = set(yaml.safe_load((work / "dvc.yaml").read_text())["stages"])
     assert {s.split("@")[0] for s in _ran_stages(first.stdout)} == stages  # foreach runs as name@item
-    ablation = json.loads((work / "metrics" / "ablation.json").read_text())
+    ablation = json.loads((work / "reports" / "ablation.json").read_text())
     assert ablation["folds"] == [0, 1] and ablation["n_test_videos"] == 2
     assert set(ablation["table"]["student"]["per_fold"]) == {"fold0", "fold1"}
     assert {"mskd_vs_kd", "kd_vs_ce", "teacher_vs_student"} <= set(ablation["comparisons"])
     assert "baseline_oracle" in ablation["table"]
-    ee = json.loads((work / "metrics" / "eval.json").read_text())
+    ee = json.loads((work / "reports" / "eval.json").read_text())
     assert ee["runs"] == ["fold0-seed0", "fold1-seed0"] and ee["threshold_source"] == "validation"
     assert 0 <= ee["agreement_vs_full"] <= 1 and "speedup" in ee
+    shown = json.loads(_run(["dvc", "metrics", "show", "--json"], work, env).stdout)
+    assert count_numbers(shown) <= MAX_HEADLINES, f"dvc metrics show: {count_numbers(shown)} numbers"
 
     again = _run(["dvc", "repro"], work, env)
     assert not _ran_stages(again.stdout), f"second repro re-ran stages:\n{again.stdout}"
@@ -117,7 +121,7 @@ def test_rerun_from_scratch_leaves_git_clean(mini_repo: tuple[Path, dict]) -> No
     assert left == ["models/.gitignore", "models/pretrained/.gitignore"]  # no model left to reuse
     _run(["dvc", "repro"], work, env)
     changed = set(_run(["git", "diff", "--name-only"], work, env).stdout.split())
-    assert changed <= {"metrics/eval.json", "plots/ee_sweep.csv"}, f"a rerun from scratch changed {sorted(changed)}"
+    assert changed <= {"metrics/eval.json", "reports/eval.json", "plots/ee_sweep.csv"}, f"a rerun from scratch changed {sorted(changed)}"
     assert not _run(["git", "status", "--porcelain", "--untracked-files=all"], work, env).stdout.count("??")
     for name in changed:  # only measured wall times may differ
         before = _run(["git", "show", f"HEAD:{name}"], work, env).stdout

@@ -25,7 +25,6 @@ from __future__ import annotations
 import ast
 import functools
 import itertools
-import json
 import posixpath
 import re
 import shlex
@@ -329,8 +328,6 @@ SCRATCH = {"checkpoint": "checkpoints", "checkpoints": "checkpoints"}
 """Argument -> ``paths`` entry of training stages' resume state (deevisum.checkpointing): scratch
 that never changes what a stage writes, so it is neither a dep nor an out (a declared out would be
 deleted by DVC before the stage runs, and could not come back with a clone)."""
-DVCLIVE = {"metrics.json", "plots"}
-"""A dvclive folder (deevisum.tracking.write_curves) is declared as its metrics file and plots folder."""
 
 
 def path_args(cmd: str) -> Iterator[tuple[str, str]]:
@@ -361,8 +358,8 @@ def _item_entries(entries: set[str], items: list[str]) -> list[str]:
 
 def _undeclared(value: str, stage_deps: set[str], stage_outs: set[str], produced: set[str], items: list[str]) -> list[str]:
     """What is wrong with how a stage declares path argument ``value`` (nothing when it is declared):
-    the path itself, a folder read as all the files the pipeline puts in it, a dvclive folder, or
-    one such entry per positional item."""
+    the path itself, a folder read as all the files the pipeline puts in it, or one such entry per
+    positional item."""
     if value in stage_deps or value in stage_outs:
         return []
     if any(_under(value, d) for d in stage_deps | stage_outs):  # a file of a declared folder (DVC tracks the folder's files)
@@ -380,9 +377,7 @@ def _undeclared(value: str, stage_deps: set[str], stage_outs: set[str], produced
     if in_outs and not in_deps:
         parts = {posixpath.relpath(o, value) for o in in_outs}
         per_item = f", or one such entry per positional item {items}" if items else ""
-        problem = (f"{value}: a folder written in parts {sorted(parts)}; declare the folder (or, for a dvclive "
-                   f"folder, exactly {sorted(DVCLIVE)}{per_item})")
-        return [] if parts == DVCLIVE else [problem]
+        return [f"{value}: a folder written in parts {sorted(parts)}; declare the folder{per_item}"]
     return [f"{value}: declared neither in deps nor in outs/metrics/plots"]
 
 
@@ -402,14 +397,14 @@ def test_path_args_finds_every_option() -> None:
 
 def test_declared_entries_per_positional_item() -> None:
     """A folder argument holding one entry per positional item counts as declared only when each entry is."""
-    outs = {"models/student_ce", "models/student_kd", "dvclive/student_ce/metrics.json", "dvclive/student_ce/plots"}
+    outs = {"models/student_ce", "models/student_kd", "dvclive/student_ce"}
     assert _undeclared("models", set(), outs, outs, ["ce", "kd"]) == []
     assert _undeclared("models", {"models/tokenizer"}, outs, outs, ["ce", "kd"]) == []  # another argument's folder
     assert _undeclared("dvclive", set(), outs, outs, ["ce"]) == []
-    assert [p.split(";")[0] for p in _undeclared("dvclive", set(), {"dvclive/student_ce/metrics.json"}, outs, ["ce"])] == [
+    assert [p.split(";")[0] for p in _undeclared("dvclive/student_ce", set(), {"dvclive/student_ce/metrics.json"}, outs, [])] == [
         "dvclive/student_ce: a folder written in parts ['metrics.json']"]
     missing_item = _undeclared("models", set(), outs, outs, ["ce", "kd", "frame"])  # an item without its entry
-    assert len(missing_item) == 1 and missing_item[0].endswith("one such entry per positional item ['ce', 'kd', 'frame'])")
+    assert len(missing_item) == 1 and missing_item[0].endswith("one such entry per positional item ['ce', 'kd', 'frame']")
     deps = {"models/teacher", "models/student"}
     assert _undeclared("models", deps, set(), deps | {"models/exits"}, ["teacher", "student"]) == []
     assert _undeclared("models", deps, set(), deps | {"models/exits"}, []) == [
@@ -458,19 +453,3 @@ def test_untracked_paths_are_the_known_ones() -> None:
     """The exemptions above are in use (a stale one would only hide a future gap)."""
     used = {f for s in RESOLVED.values() for f, _ in path_args(s["cmd"])}
     assert set(SCRATCH) <= used
-
-
-def test_dvclive_folder_is_exactly_its_metrics_and_plots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What write_curves puts in a curves folder is all inside the declared metrics.json and plots/."""
-    from deevisum.tracking import write_curves
-
-    monkeypatch.chdir(tmp_path)  # dvclive looks for a git/DVC repository from the working directory: not the project's
-    history = [{"epoch": 1, "train_loss": 1.0, "val_ce": 2.0}, {"epoch": 2, "train_loss": 0.5, "val_ce": 1.5}]
-    write_curves({"fold1-seed0": history, "fold0-seed0": history[:1]}, tmp_path / "curves")
-    written = [p.relative_to(tmp_path / "curves").as_posix() for p in (tmp_path / "curves").rglob("*") if p.is_file()]
-    assert all(w.split("/")[0] in DVCLIVE for w in written), written
-    assert sorted(w for w in written if w.startswith("plots/")) == [
-        f"plots/metrics/{run}/{name}.tsv" for run in ("fold0-seed0", "fold1-seed0") for name in ("train_loss", "val_ce")]
-    summary = json.loads((tmp_path / "curves" / "metrics.json").read_text())
-    assert summary["fold0-seed0"] == {"train_loss": 1.0, "val_ce": 2.0}
-    assert summary["fold1-seed0"] == {"train_loss": 0.5, "val_ce": 1.5}

@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -539,16 +540,23 @@ def test_model_card_says_when_the_training_data_is_unknown(video: Path, tiny_mod
     assert card["prompt_modalities"] == "not recorded (all)" and card["input_unlike_training_data"] is None
 
 
+STEPS = ("decoding", "transcribing", "scoring")
+"""The steps of a long video that show a progress bar in seconds of video, with an ETA."""
+
+
 def test_quiet_hides_progress_and_verbose_adds_settings(video: Path, tiny_models: dict, params_file: Path, fake_asr: list,
                                                        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert _summarize(video, tmp_path / "a.mp4", tiny_models, params_file) == 0
     err = capsys.readouterr().err
-    assert "summarize: loading the model" in err and "scoring" in err  # a step message and the progress bar
+    assert "summarize: loading the model" in err
+    assert all(re.search(rf"{step}: +\d+%\|.*\| *\d+/\d+ \[\d\d:\d\d<", err) for step in STEPS), err  # each bar: elapsed<ETA
+    assert "Loading weights" not in err  # transformers' own bar: loading the model is one message
     assert _summarize(video, tmp_path / "b.mp4", tiny_models, params_file, "-q") == 0
     assert capsys.readouterr() == ("", "")
     assert _summarize(video, tmp_path / "c.mp4", tiny_models, params_file, "-v") == 0
     err = capsys.readouterr().err
     assert "summarize: debug: model card:" in err and "summarize: debug: params:" in err
+    assert all(re.search(rf"{step}: +\d+%", err) for step in STEPS)
     from tqdm.std import tqdm
 
     assert not tqdm(range(1), file=open(os.devnull, "w")).disable  # -q's bar switch is undone after the command

@@ -18,6 +18,7 @@ from deevisum.config import ArchParams, ModelParams, TrainParams
 from deevisum.data.examples import ProcessedData
 from deevisum.data.frames_store import write_video
 from deevisum.data.prompts import FULL
+from deevisum.tracking import CURVES
 
 TEMPLATE = "score importance 1 to 5. category: {category}. title: {title}. speech: {speech}. audio: {audio}."
 CUES = {1: "silent", 2: "quiet", 3: "calm", 4: "loud", 5: "cheering"}
@@ -92,9 +93,8 @@ def write_corpus(root: Path, n_videos: int = 4, seconds: int = 10, image_size: i
 
 
 def read_curves(directory: Path, run: str = "fold0-seed0") -> pd.DataFrame:
-    """One run's curves in a dvclive folder (``deevisum.tracking.write_curves``) as one table, one row per epoch."""
-    files = sorted((Path(directory) / "plots" / "metrics" / run).glob("*.tsv"))
-    tables = [pd.read_csv(f, sep="\t").set_index("step") for f in files]
-    assert tables, f"no curves of {run} in {directory}"
-    out = pd.concat(tables, axis=1).sort_index()
-    return out.rename_axis("epoch").reset_index()
+    """One run's curves in a curves folder (the long table of ``deevisum.tracking.write_curves``), one row per epoch."""
+    table = pd.read_csv(Path(directory) / CURVES, sep="\t")
+    out = table[table["run"] == run].drop(columns="run").reset_index(drop=True)
+    assert len(out), f"no curves of {run} in {directory}"
+    return out

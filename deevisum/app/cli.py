@@ -90,7 +90,7 @@ class _BarSafeHandler(logging.Handler):
 
 
 @contextlib.contextmanager
-def _no_progress_bars() -> Iterator[None]:
+def no_progress_bars() -> Iterator[None]:
     """Every tqdm bar created inside (the pipeline's, transformers', huggingface_hub's: all are
     ``tqdm.std.tqdm``) starts disabled, unless its caller asks otherwise. tqdm's own ``TQDM_DISABLE``
     is read when tqdm is imported, which the parser has done already."""
@@ -114,7 +114,7 @@ def logging_to_stderr(level: int) -> Iterator[None]:
     LOG.addHandler(handler)
     LOG.setLevel(level)
     try:
-        with _no_progress_bars() if level > logging.INFO else contextlib.nullcontext():
+        with no_progress_bars() if level > logging.INFO else contextlib.nullcontext():
             yield
     finally:
         LOG.removeHandler(handler)

@@ -4,12 +4,14 @@
 ``cmd`` passes the paths it reads and writes, and declares the same ones as deps and outs.
 Parsing them also sets up the clean-up of temporary paths (:func:`deevisum.io.install_cleanup`) and
 turns a named bad input or a failed read or write (InputError, ParamsError, OSError) into one line
-on stderr instead of a traceback.
+on stderr instead of a traceback, and hides the libraries' own progress bars (transformers' "Loading
+weights" for every model loaded): a stage's log is its own messages and bars.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,4 +42,14 @@ def stage_args(doc: str | None, paths: Sequence[str], items: Sequence[str] = (),
     args = parser.parse_args()
     install_cleanup(getattr(args, name) for name in paths)
     sys.excepthook = _one_line_errors
+    _quiet_libraries()
     return args
+
+
+def _quiet_libraries() -> None:
+    """No huggingface_hub / transformers progress bars, in this process and the workers it starts."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when they are imported
+    if "transformers" in sys.modules:  # imported already by the stage's imports
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()

@@ -196,7 +196,8 @@ def _load_models(opts: SummarizeOptions, p: Params):
     from deevisum.models.scoring import answer_token_ids
     from deevisum.models.vlm import load_vlm
 
-    model, processor = load_vlm(opts.student)
+    with cli.no_progress_bars():  # transformers' "Loading weights" bar: the step's message says it already
+        model, processor = load_vlm(opts.student)
     heads = load_exit_heads(opts.exits) if opts.exits is not None else None
     try:
         runner = EarlyExitRunner(model, answer_token_ids(processor.tokenizer), heads)
@@ -232,18 +233,27 @@ def _shifted(segment: dict, seconds: float) -> dict:
     return moved
 
 
+def _bar(total: float, desc: str) -> tqdm:
+    """A progress bar in seconds of video with its ETA (hidden by ``-q``: deevisum.app.cli)."""
+    return tqdm(total=round(total), desc=desc, unit="s", leave=False, dynamic_ncols=True)
+
+
 def _transcribe(transcriber: Callable[[Path], list], wav: Path, pcm: np.ndarray, sr: int) -> list:
     """Segments of the whole WAV, transcribed piece by piece (:data:`ASR_PIECE_SECONDS`) in video time."""
     import scipy.io.wavfile
 
     borders = _piece_borders(pcm, sr)
-    if len(borders) == 2:
-        return transcriber(wav)
-    segments: list = []
-    piece = wav.with_name("piece.wav")
-    for lo, hi in itertools.pairwise(borders):
-        scipy.io.wavfile.write(piece, sr, np.asarray(pcm[lo:hi]))
-        segments += [_shifted(s, lo / sr) for s in transcriber(piece)]
+    with _bar(len(pcm) / sr, "transcribing") as bar:
+        if len(borders) == 2:
+            segments = transcriber(wav)
+            bar.update(bar.total)
+            return segments
+        segments = []
+        piece = wav.with_name("piece.wav")
+        for lo, hi in itertools.pairwise(borders):
+            scipy.io.wavfile.write(piece, sr, np.asarray(pcm[lo:hi]))
+            segments += [_shifted(s, lo / sr) for s in transcriber(piece)]
+            bar.update(round(hi / sr) - bar.n)
     return segments
 
 
@@ -290,11 +300,13 @@ def _score(runner, processor, prompts: list[str], frames: np.ndarray, batch_size
     from deevisum.models.scoring import build_batch, expected_score
 
     logits, layers = [], []
-    for i in tqdm(range(0, len(prompts), batch_size), desc="scoring", unit="batch", leave=False):
-        out = runner.run(build_batch(processor, prompts[i : i + batch_size], frames[i : i + batch_size]),
-                         thresholds=thresholds, measure=measure)
-        logits.append(out.logits)
-        layers.append(out.layers)
+    with _bar(len(prompts), "scoring") as bar:
+        for i in range(0, len(prompts), batch_size):
+            out = runner.run(build_batch(processor, prompts[i : i + batch_size], frames[i : i + batch_size]),
+                             thresholds=thresholds, measure=measure)
+            logits.append(out.logits)
+            layers.append(out.layers)
+            bar.update(len(out.layers))
     return expected_score(torch.cat(logits)), torch.cat(layers).numpy()
 
 
@@ -341,8 +353,10 @@ def summarize(source: str | Path, output: str | Path | None, opts: SummarizeOpti
     runner, processor, transcriber = _load_models(opts, p)
     thresholds, threshold_source = _thresholds(runner, opts, p)  # heads without a calibration fail before decoding
     _step("reading one frame per second while transcribing speech and measuring audio cues")
-    with ThreadPoolExecutor(1) as pool:  # ffmpeg decodes on one core while whisper runs on another
-        reading = pool.submit(read_frames_1fps, source, info, p.frames.image_size)
+    with ThreadPoolExecutor(1) as pool, _bar(info.n_seconds, "decoding") as decoding:
+        # ffmpeg decodes on one core while whisper runs on another
+        reading = pool.submit(read_frames_1fps, source, info, p.frames.image_size,
+                              lambda done, total: decoding.update(round(done * decoding.total / total) - decoding.n))
         timing = pool.submit(frame_times, source)
         segments, cues = _transcript_and_cues(source, info.has_audio, info.n_seconds, transcriber, p)
         frames, times = reading.result(), timing.result()

@@ -8,6 +8,9 @@ Seconds and the frame standing for each follow :mod:`deevisum.timebase`.
 
 from __future__ import annotations
 
+import subprocess
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -184,7 +187,8 @@ def _select_expr(info: VideoInfo) -> str:
     return expr
 
 
-def read_frames_1fps(path: str | Path, info: VideoInfo, image_size: int) -> np.ndarray:
+def read_frames_1fps(path: str | Path, info: VideoInfo, image_size: int,
+                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """One RGB frame per second, uint8 (n_seconds, S, S, 3), S = ``image_size``.
 
     Selection and resizing happen inside the ffmpeg graph (select -> scale), so only the
@@ -192,6 +196,7 @@ def read_frames_1fps(path: str | Path, info: VideoInfo, image_size: int) -> np.n
     to a square, as PaliGemma's processor does; ``area`` averaging avoids aliasing on large
     downscales and ``bitexact`` keeps pixels identical across CPUs. A stream that decodes to
     fewer frames than ``info`` promises (truncated, corrupt) is an :class:`InputError`.
+    ``progress(decoded, total)`` is called as frames arrive (a long video takes minutes).
     """
     path = Path(path)
     wanted = middle_frames(info.frame_rate, info.n_frames)
@@ -203,11 +208,19 @@ def read_frames_1fps(path: str | Path, info: VideoInfo, image_size: int) -> np.n
         .output("pipe:", format="rawvideo", pix_fmt="rgb24", vsync="passthrough")
         .global_args("-nostdin", "-v", "error")
     )
-    try:
-        raw, _ = graph.run(capture_stdout=True, capture_stderr=True)
-    except ffmpeg.Error as e:
-        raise InputError(path, f"decoding failed (ffmpeg: {_ffmpeg_problem(e, path)})") from None
     frame_bytes = image_size * image_size * 3
+    chunks = []
+    # stderr to a file, not a pipe: a corrupt stream's stream of errors could fill a pipe nobody reads yet
+    with tempfile.TemporaryFile() as err, subprocess.Popen(graph.compile(), stdout=subprocess.PIPE, stderr=err) as ffmpeg_run:
+        while chunk := ffmpeg_run.stdout.read(frame_bytes):
+            chunks.append(chunk)
+            if progress is not None:
+                progress(len(chunks), len(unique))
+        if ffmpeg_run.wait():
+            err.seek(0)
+            problem = _ffmpeg_problem(ffmpeg.Error("ffmpeg", b"", err.read()), path)
+            raise InputError(path, f"decoding failed (ffmpeg: {problem})")
+    raw = b"".join(chunks)
     got = len(raw) // frame_bytes
     if got != len(unique) or len(raw) % frame_bytes:
         raise InputError(

@@ -51,11 +51,10 @@ from deevisum.evaluation.context import evaluation_shots
 from deevisum.evaluation.protocol import evaluate_scores
 from deevisum.evaluation.scores import scores_file
 from deevisum.evaluation.stats import paired_comparison
+from deevisum.headlines import QUALITY
 from deevisum.io import BadInputReport
 from deevisum.models.scoring import answer_token_ids, expected_score
 from deevisum.models.vlm import load_vlm, model_modalities
-
-QUALITY = ("f1", "kendall_tau", "spearman_rho")
 
 
 @dataclass

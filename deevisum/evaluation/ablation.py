@@ -22,6 +22,7 @@ from deevisum.evaluation.baselines import baseline_blocks, protocol
 from deevisum.evaluation.context import METRICS, build_context
 from deevisum.evaluation.protocol import evaluate_scores
 from deevisum.evaluation.stats import paired_comparison, summarize
+from deevisum.headlines import QUALITY
 from deevisum.io import BadInputReport, read_json
 
 VARIANTS = ("teacher", "mentor", "student", "student_kd", "student_ce", "student_frame", "student_frame_title",
@@ -38,7 +39,6 @@ COMPARISONS = {
 }
 """Name -> (a, b): the difference a - b. Prompt comparisons use the CE students, whose only
 difference is what the prompt carries."""
-TABLE_METRICS = ("f1", "kendall_tau", "spearman_rho")
 
 
 def seed_averaged(score_files: Sequence[str | Path], benchmark: Benchmark, params: EvaluateParams,
@@ -55,10 +55,10 @@ def _row(per_video: Mapping[str, Mapping[str, float]], video_fold: Mapping[str, 
     """Mean and std over folds, pooled mean with its bootstrap CI, and each fold's mean."""
     pooled = summarize(per_video, categories, params.n_bootstrap, params.seed)
     folds = sorted({video_fold[v] for v in per_video})
-    fold_means = {k: {m: float(np.mean([per_video[v][m] for v in per_video if video_fold[v] == k])) for m in TABLE_METRICS}
+    fold_means = {k: {m: float(np.mean([per_video[v][m] for v in per_video if video_fold[v] == k])) for m in QUALITY}
                   for k in folds}
     row: dict = {}
-    for m in TABLE_METRICS:
+    for m in QUALITY:
         values = np.array([fold_means[k][m] for k in folds])
         row[m] = float(values.mean())
         row[f"{m}_std"] = float(values.std())
@@ -85,7 +85,7 @@ def ablation_report(score_files: Mapping[str, Sequence[str | Path]], benchmark: 
     comparisons = {
         name: {m: paired_comparison({v: per_variant[a][v][m] for v in videos}, {v: per_variant[b][v][m] for v in videos},
                                     params.n_bootstrap, params.n_permutations, params.seed)
-               for m in TABLE_METRICS} | {"a": a, "b": b}
+               for m in QUALITY} | {"a": a, "b": b}
         for name, (a, b) in COMPARISONS.items() if {a, b} <= set(per_variant)
     }
     return {
@@ -97,3 +97,10 @@ def ablation_report(score_files: Mapping[str, Sequence[str | Path]], benchmark: 
         "comparisons": comparisons,
         "bad_input": bad.to_dict(),
     }
+
+
+def ci_rows(report: Mapping) -> list[dict]:
+    """One row per (model or baseline, metric): the mean over all test videos and its bootstrap 95% CI,
+    the data of the per-model plot (dvc.yaml's ``plots/ablation.csv``)."""
+    return [{"model": name, "metric": m, "value": row[f"{m}_pooled"], "ci_low": row[f"{m}_ci95"][0],
+             "ci_high": row[f"{m}_ci95"][1]} for name, row in report["table"].items() for m in QUALITY]

@@ -36,7 +36,7 @@ def evaluate_scores(
     parsed = parse_scores(scores, source)
     bad = bad or BadInputReport("stop")
     contexts, per_video = {}, {}
-    for vid, entry in tqdm(parsed.items(), desc="evaluate", leave=False):
+    for vid, entry in tqdm(parsed.items(), desc="evaluate", leave=False, delay=2):  # shown only when it takes a while
         try:
             if vid not in benchmark.videos:
                 raise InputError(source, f"unknown video id {vid!r}: not in {benchmark.name} at {benchmark.root}")
