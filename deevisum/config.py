@@ -474,6 +474,11 @@ class EEParams(_Section):
     one Learn-then-Test certifies on the validation videos (deevisum.early_exit.calibration)."""
     delta: float = bounded(0.1, gt=0, lt=1)
     """The certificate holds with probability >= 1 - delta over validation draws."""
+    calibration_unit: Literal["row", "video"] = "row"
+    """What the certificate treats as drawn at random (deevisum.early_exit.calibration): validation rows
+    (binomial test; rows of one video are correlated, so approximate), or videos (Hoeffding-Bentkus on
+    each video's share of disagreeing rows; valid under within-video correlation, needs >= 45 videos
+    at the default target and delta to certify anything)."""
     score_tolerance: float | None = bounded(0.1, ge=0)
     """An exit agrees only if its expected score is also within this of full depth's (1..5 scale);
     null: the same most likely answer suffices."""

@@ -7,7 +7,9 @@ Reads ``metrics/ablation.json`` (stage evaluate_ablation: per variant and for th
 oracle baselines, F1 / Kendall tau / Spearman rho as mean and std over the folds' test videos,
 and the paired comparisons with their bootstrap CIs and permutation p-values) and
 ``metrics/eval.json`` (stage evaluate: the student at the early-exit operating point against
-full depth: agreement, quality, decoder layers run, the layer bound and the measured speedup).
+full depth: agreement, quality, decoder layers run, the layer bound and the measured speedup;
+beside it the exit rules that consult no confidence -- static depth, random exit at the same
+mean layers, patience -- and the oracle exit).
 The speedup is wall time measured by that stage, so the block changes whenever it is re-run,
 even with the same results. A missing file is reported in the table (and on stderr) instead of
 failing, so a partial pipeline still renders. Not a DVC stage on purpose: its output is the
@@ -162,6 +164,7 @@ def early_exit_table(report: Mapping) -> list[str]:
         + " | ".join(f"{report[m]:.3f} ({-report[f'{m}_drop']:+.3f})" for m, _ in QUALITY)
         + f" | {report['mean_layers']:.2f} | {report['layer_bound']:.2f}× | {speedup} |",
         *_later_layers(report),
+        *_baselines(report),
     ]
 
 
@@ -180,6 +183,50 @@ def _later_layers(report: Mapping) -> list[str]:
         f"{tau['mean_diff']:+.3f} {_interval(*tau['ci95'])}, {_p(tau['p_value'])} "
         f"{'✓' if tau['ci95'][0] > 0 else '✗'}.",
     ]
+
+
+BASELINES = {
+    "early_exit": "**early exit** (operating point)",
+    "random_mix": "random exit at the same mean layers",
+    "oracle": "oracle (first exit that agrees)",
+}
+"""Row names of the exit rules (deevisum.early_exit.baselines); ``static_<k>`` and ``patience_<t>`` are named below."""
+
+
+def _rule(name: str) -> str:
+    kind, _, n = name.rpartition("_")
+    if kind == "static":
+        return f"static depth: every segment leaves after layer {n}"
+    if kind == "patience":
+        return f"patience (PABEE), {n} repeated answer(s)"
+    return BASELINES.get(name, name)
+
+
+def _pp(x: float) -> str:
+    """A difference of shares in percentage points."""
+    return f"{100 * x:+.1f} pp"
+
+
+def _baselines(report: Mapping) -> list[str]:
+    """Early exit beside exit rules that consult no confidence, at their mean layers, with CIs over test videos;
+    and early exit - random exit at equal mean layers, paired over the test videos."""
+    rows, versus = report.get("baselines"), report.get("ee_minus_random_mix")
+    if not rows or not versus:
+        return []
+    lines = ["", "Early exit beside exit rules that consult no confidence (mean over test videos [95% bootstrap CI "
+             "over videos]; agreement pooled over segments):", "",
+             "| exit rule | decoder layers run | layer bound | agreement vs full | Kendall τ |", "|---|---|---|---|---|"]
+    for r in rows:
+        a, t = r["agreement_vs_full"], r["kendall_tau"]
+        lines.append(f"| {_rule(r['method'])} | {r['mean_layers']:.2f} | {r['layer_bound']:.2f}× | {a['mean']:.1%} "
+                     f"[{a['ci95'][0]:.1%}, {a['ci95'][1]:.1%}] | {t['mean']:.3f} {_interval(*t['ci95'])} |")
+    agreement, tau = versus["agreement_vs_full"], versus["kendall_tau"]
+    lines += ["", f"Does the confidence beat chance? Early exit − random exit at the same {versus['mean_layers']:.2f} mean "
+              f"layers, paired over the {agreement['n_videos']} test videos: agreement {_pp(agreement['mean_diff'])} "
+              f"[{_pp(agreement['ci95'][0])}, {_pp(agreement['ci95'][1])}] (per-video shares), {_p(agreement['p_value'])} "
+              f"{'✓' if agreement['holds'] else '✗'}; Kendall τ {tau['mean_diff']:+.3f} {_interval(*tau['ci95'])}, "
+              f"{_p(tau['p_value'])} {'✓' if tau['holds'] else '✗'}."]
+    return lines
 
 
 def _ablation_sections(report: Mapping) -> list[str]:

@@ -114,6 +114,27 @@ def test_early_exit_table_shows_the_operating_point_against_full_depth(ablation:
     assert "Threshold set by hand (`ee.threshold`)" in manual and "calibrated" not in manual
 
 
+def _ci(mean: float, lo: float, hi: float) -> dict:
+    return {"mean": mean, "ci95": [lo, hi], "n_videos": 20}
+
+
+def test_early_exit_is_shown_beside_its_baselines(ablation: dict) -> None:
+    rows = [{"method": m, "mean_layers": layers, "layer_bound": 6 / layers, "agreement_vs_full": _ci(agree, agree - 0.02, agree + 0.01),
+             "kendall_tau": _ci(0.1, 0.05, 0.15), "f1": _ci(0.4, 0.3, 0.5), "spearman_rho": _ci(0.1, 0.0, 0.2)}
+            for m, layers, agree in [("early_exit", 5.4, 0.96), ("static_2", 2, 0.8), ("random_mix", 5.4, 0.94),
+                                     ("patience_1", 5.0, 0.9), ("oracle", 4.1, 1.0)]]
+    paired = {"mean_diff": 0.02, "ci95": [0.01, 0.03], "p_value": 0.0004, "n_videos": 20, "holds": True}
+    text = results_table.render(ablation, {**EVAL, "baselines": rows, "ee_minus_random_mix": {
+        "mean_layers": 5.4, "random_draws": 3, "agreement_vs_full": paired,
+        "kendall_tau": {**paired, "mean_diff": -0.001, "ci95": [-0.01, 0.008], "p_value": 0.8, "holds": False}}})
+    assert "| static depth: every segment leaves after layer 2 | 2.00 | 3.00× | 80.0% [78.0%, 81.0%] | 0.100 [0.050, 0.150] |" in text
+    assert "| random exit at the same mean layers | 5.40 | 1.11× | 94.0%" in text and "| patience (PABEE), 1 repeated" in text
+    assert "| oracle (first exit that agrees) | 4.10 |" in text
+    assert ("random exit at the same 5.40 mean layers, paired over the 20 test videos: agreement +2.0 pp [+1.0 pp, +3.0 pp] (per-video shares), "
+            "p < 0.001 ✓; Kendall τ -0.001 [-0.010, 0.008], p = 0.800 ✗.") in text
+    assert "Does the confidence beat chance" not in results_table.render(ablation, EVAL)  # older metrics: no section
+
+
 def test_metrics_of_an_older_format_are_reported_not_fatal(ablation: dict, capsys: pytest.CaptureFixture) -> None:
     old = {k: v for k, v in EVAL.items() if k != "agreement_vs_full"}
     text = results_table.render(ablation, old)
