@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -210,6 +211,16 @@ def paligemma2_subject(tiny: bool) -> Subject:
                    model, processor, prompts, images, 32)
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else what the platform says."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
@@ -218,6 +229,8 @@ def main() -> None:
     ap.add_argument("--outputs", type=Path, default=REPO, help="the checkout holding the pipeline's outputs")
     ap.add_argument("--hist", type=Path, help="the measured exit distribution (default: the evaluate stage's exit histogram)")
     ap.add_argument("--tiny", action="store_true", help="toy sizes (what the test suite runs)")
+    ap.add_argument("--skip-check", action="store_true",
+                    help="skip the exactness check (two passes; at 3B on a CPU, benchmarks/real_size_cpu.py makes it)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     torch.set_num_threads(worker_count())
@@ -226,11 +239,11 @@ def main() -> None:
     hist = args.hist or args.outputs / pipeline_paths()["plots"] / "exit_hist.csv"
     depth_h, distribution = read_distribution(hist)
     p = load_params(REPO / "params.yaml")
-    machine = {"cpu": platform.processor() or platform.machine(), "cores": worker_count(),
+    machine = {"cpu": cpu_name(), "cores": worker_count(),
                "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "dtype": "float32"}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
-            start = time.perf_counter()
+            start, load_start = time.perf_counter(), os.getloadavg()[0]
             s = demo_subject(args.tiny, Path(tmp), args.outputs) if name == "demo" else paligemma2_subject(args.tiny)
             depth = s.model.config.get_text_config().num_hidden_layers
             dist = mapped(distribution, depth_h, depth)
@@ -239,7 +252,7 @@ def main() -> None:
                                     *(k for k in dist if k < depth)})
             entry = {"model": s.label, "machine": machine, "repeats": args.repeats, "depth": depth,
                      "exit_layers": s.exit_layers, "exit_distribution": {str(k): f for k, f in sorted(dist.items())},
-                     "exit_distribution_source": str(hist), "max_abs_logit_diff_vs_forward": check_exact(s),
+                     "exit_distribution_source": str(hist), "max_abs_logit_diff_vs_forward": None if args.skip_check else check_exact(s),
                      "batches": {}}
             for b in args.batches:
                 entry["batches"][str(b)] = row = time_batch(s, dist, b, args.repeats)
@@ -249,6 +262,7 @@ def main() -> None:
                       f"(layer bound {m['layer_bound']:.2f}, ratio {m['speedup_over_bound']:.2f}); "
                       f"vision {row['vision_share_of_full']:.0%} of full", flush=True)
             entry["seconds"] = time.perf_counter() - start
+            entry["load_average_1min"] = {"start": load_start, "end": os.getloadavg()[0]}  # other processes' load
             entry["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             report[name] = entry
     write_json(out, report)

@@ -456,6 +456,9 @@ class ExitTrainParams(_Section):
     """Prototypes q per exit; gamma is the best cosine over them."""
     kd_weight: float = bounded(20.0, ge=0)
     """Weight of KL(student final answer distribution || head) next to CE on the labels."""
+    cross_fit_folds: int = bounded(5, ge=1)
+    """Folds of training videos for the agreement classifier's labels: each comes from heads that did not train
+    on that row's video (1: the final heads' own answers on their training rows, which mostly agree)."""
 
 
 @dataclass

@@ -9,7 +9,8 @@ and the paired comparisons with their bootstrap CIs and permutation p-values) an
 ``metrics/eval.json`` (stage evaluate: the student at the early-exit operating point against
 full depth: agreement, quality, decoder layers run, the layer bound and the measured speedup;
 beside it the exit rules that consult no confidence -- static depth, random exit at the same
-mean layers, patience -- and the oracle exit).
+mean layers, patience -- and the oracle exit), and ``benchmarks/results/early_exit_speed.json``
+(latency and throughput per batch size and machine, when the benchmark has been run).
 The speedup is wall time measured by that stage, so the block changes whenever it is re-run,
 even with the same results. A missing file is reported in the table (and on stderr) instead of
 failing, so a partial pipeline still renders. Not a DVC stage on purpose: its output is the
@@ -245,10 +246,38 @@ def _section(build: Callable[[Mapping], list[str]], report: Mapping | None, stag
         return [f"_not available: the metrics lack {e}; re-run `dvc repro {stage}`_"]
 
 
-def render(ablation: Mapping | None, evaluation: Mapping | None) -> str:
-    """The markdown between the README markers."""
+def latency_table(report: Mapping) -> list[str]:
+    """``benchmarks/early_exit_speed.py``: per architecture and batch size, full depth against the measured exit
+    distribution -- latency, throughput, speedup [95% CI over rounds], layer bound, their ratio, the vision share."""
+    lines = ["Measured by `benchmarks/early_exit_speed.py` (random weights, fp32; each row: batch size, p50 / p95 "
+             "latency of a batch over timing rounds, throughput = batch / median round time, speedup = median of the paired round ratios "
+             "full / early exit [95% bootstrap CI over rounds] with the measured exit distribution, layer bound = "
+             "depth / mean layers run, vision = the vision tower's share of full-depth time; it never exits).", ""]
+    for entry in report.values():
+        m = entry["machine"]
+        lines += [f"{entry['model']}; exits {entry['exit_layers']}, distribution "
+                  + ", ".join(f"{f:.0%} at {k}" for k, f in sorted(entry["exit_distribution"].items(), key=lambda i: int(i[0])))
+                  + f"; {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}; "
+                  f"{entry['repeats']} rounds, {entry['when']}.", "",
+                  "| batch | full p50 / p95 | early exit p50 / p95 | segments/s full → EE | speedup | layer bound "
+                  "| speedup / bound | vision share |", "|---|---|---|---|---|---|---|---|"]
+        for batch, row in sorted(entry["batches"].items(), key=lambda item: int(item[0])):
+            full, ee = row["settings"]["full"], row["settings"]["measured"]
+            lo, hi = ee["speedup"]["ci95"]
+            lines.append(f"| {batch} | {full['latency_p50_s']:.3g} / {full['latency_p95_s']:.3g} s | {ee['latency_p50_s']:.3g} / "
+                         f"{ee['latency_p95_s']:.3g} s | {full['segments_per_s']:.3g} → {ee['segments_per_s']:.3g} | "
+                         f"{ee['speedup']['median']:.2f}× [{lo:.2f}, {hi:.2f}] | {ee['layer_bound']:.2f}× | "
+                         f"{ee['speedup_over_bound']:.2f} | {row['vision_share_of_full']:.0%} |")
+        lines.append("")
+    return lines[:-1]
+
+
+def render(ablation: Mapping | None, evaluation: Mapping | None, speed: Mapping | None = None) -> str:
+    """The markdown between the README markers (the latency section only when the benchmark has been run)."""
     parts = ["### Ablation (keyshot F1, rank correlations)", "", *_section(_ablation_sections, ablation, "evaluate_ablation")]
     parts += ["", "### Early exit", "", *_section(early_exit_table, evaluation, "evaluate")]
+    if speed:
+        parts += ["", "### Early-exit latency", "", *_section(latency_table, speed, "early_exit_speed benchmark")]
     return "\n".join(parts) + "\n"
 
 
@@ -264,10 +293,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ablation", type=Path, default=Path("metrics/ablation.json"))
     parser.add_argument("--eval", type=Path, default=Path("metrics/eval.json"))
+    parser.add_argument("--speed", type=Path, default=Path("benchmarks/results/early_exit_speed.json"),
+                        help="the early-exit latency benchmark's results (left out when absent)")
     parser.add_argument("--readme", type=Path, help="rewrite the results block of this file instead of printing")
     args = parser.parse_args(argv)
     ablation, evaluation = _load(args.ablation, "evaluate_ablation"), _load(args.eval, "evaluate")
-    block = render(ablation, evaluation)
+    speed = json.loads(args.speed.read_text(encoding="utf-8")) if args.speed.is_file() else None
+    block = render(ablation, evaluation, speed)
     if args.readme is None:
         print(block, end="")
     else:

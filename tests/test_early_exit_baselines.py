@@ -9,8 +9,9 @@ import torch
 from deevisum.config import Params
 from deevisum.data.splits import Run
 from deevisum.early_exit.baselines import oracle_exit, patience_exit, random_mix, random_mix_agreement, static_exit
-from deevisum.early_exit.calibration import NEVER, Calibration, agrees, first_exit
-from deevisum.early_exit.report import QUALITY, RunOutputs, baseline_comparison, compose, sweep_rows
+from deevisum.early_exit.calibration import NEVER, Calibration, agrees, auroc_ci, first_exit
+from deevisum.early_exit.heads import CONFIDENCES
+from deevisum.early_exit.report import QUALITY, RunOutputs, auroc_by_run, baseline_comparison, compose, sweep_rows
 
 EXITS, DEPTH = [2, 4], 6
 
@@ -51,9 +52,10 @@ def fake_outputs(n_videos: int = 12, rows: int = 30, seed: int = 0) -> list[RunO
         agree = np.stack([rng.random(n) < 0.7, rng.random(n) < 0.9])
         exit_logits = torch.stack([torch.where(torch.as_tensor(a)[:, None], full, full.roll(1, dims=-1)) for a in agree])
         conf = np.clip(agree * 0.5 + rng.random(agree.shape) * 0.5, 0, 1)
+        confidence = {m: conf for m in CONFIDENCES}
         examples = [{"video_id": f"v{fold}{r // rows:02d}", "second": r % rows} for r in range(n)]
         cal = Calibration(NEVER, 0.95, 0.1, 0, 1.0, 0.0, float("nan"), "")
-        out.append(RunOutputs(Run(fold, 0), examples, EXITS, DEPTH, exit_logits, {"classifier": conf}, full, cal, {}))
+        out.append(RunOutputs(Run(fold, 0), examples, EXITS, DEPTH, exit_logits, confidence, full, cal, {}))
     return out
 
 
@@ -95,3 +97,26 @@ def test_baseline_rows_and_the_paired_comparison_with_a_random_mix() -> None:
     assert [r["method"] for r in table] == ["early_exit", "static_2", "static_4", "random_mix", "patience_1", "oracle"]
     assert all(list(r) == list(table[0]) for r in table) and table[1]["speedup"] is None
     assert 0.7 < table[0]["random_mix_agreement"] < 1
+
+
+def test_auroc_per_run_and_exit_on_the_rows_that_reach_it() -> None:
+    p = Params()
+    outputs = fake_outputs()
+    got = auroc_by_run(outputs, [0.75, NEVER], p)
+    assert set(got) == {"fold0-seed0", "fold1-seed0"} and set(got["fold0-seed0"]) == {"2", "4"}
+    first = outputs[0]
+    reach = first_exit(first.confidence["classifier"], 0.75) != 0  # rows that did not leave at layer 2
+    row = got["fold0-seed0"]["4"]["classifier"]
+    assert row["n_rows"] == int(reach.sum()) < len(first.examples) and row["n_videos"] == 6
+    assert got["fold1-seed0"]["4"]["classifier"]["n_rows"] == len(outputs[1].examples)  # nothing exits: all reach
+    r = got["fold1-seed0"]["2"]["classifier"]
+    assert r["n_negatives"] >= 10 and r["ci95"][0] <= r["auroc"] <= r["ci95"][1] and r["auroc"] > 0.9  # it knows
+
+
+def test_auroc_is_withheld_below_ten_negatives() -> None:
+    conf = np.linspace(0, 1, 100)
+    positive = np.arange(100) >= 9
+    out = auroc_ci(conf, positive, np.repeat(np.arange(10), 10), 200, 0)
+    assert out["auroc"] is None and out["n_negatives"] == 9 and "fewer than 10" in out["withheld"]
+    out = auroc_ci(conf, np.arange(100) >= 10, np.repeat(np.arange(10), 10), 200, 0)
+    assert out["auroc"] == 1.0 and out["n_negatives"] == 10 and out["ci95"] == [1.0, 1.0]

@@ -63,6 +63,29 @@ def auroc(confidence: np.ndarray, positive: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+MIN_NEGATIVES = 10
+"""Fewer disagreeing rows than this and an AUROC says too little to report (:func:`auroc_ci`)."""
+
+
+def auroc_ci(confidence: np.ndarray, positive: np.ndarray, videos: np.ndarray, n_bootstrap: int, seed: int) -> dict:
+    """AUROC of ``confidence`` for ``positive`` with a 95% percentile-bootstrap CI over videos (rows of a
+    video are correlated, so videos are resampled) and the class counts; withheld (null, with the
+    reason) below :data:`MIN_NEGATIVES` negatives or positives."""
+    positive, videos = np.asarray(positive, bool), np.asarray(videos)
+    out: dict = {"n_rows": len(positive), "n_negatives": int((~positive).sum()), "n_videos": len(set(videos.tolist()))}
+    if min(out["n_negatives"], len(positive) - out["n_negatives"]) < MIN_NEGATIVES:
+        return out | {"auroc": None, "ci95": None, "withheld": f"fewer than {MIN_NEGATIVES} rows of a class"}
+    names, codes = np.unique(videos, return_inverse=True)
+    members = [np.flatnonzero(codes == k) for k in range(len(names))]
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(n_bootstrap):
+        rows = np.concatenate([members[k] for k in rng.integers(0, len(names), len(names))])
+        boot.append(auroc(confidence[rows], positive[rows]))
+    lo, hi = np.nanpercentile(boot, [2.5, 97.5])
+    return out | {"auroc": auroc(confidence, positive), "ci95": [float(lo), float(hi)]}
+
+
 def first_exit(confidence: np.ndarray, threshold: float) -> np.ndarray:
     """(N,) index of the first exit whose confidence reaches ``threshold``, -1 for full depth;
     ``confidence`` is (n_exits, N)."""

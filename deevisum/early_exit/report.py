@@ -34,6 +34,7 @@ from deevisum.early_exit.calibration import (
     Calibration,
     agrees,
     auroc,
+    auroc_ci,
     calibrate,
     first_exit,
 )
@@ -224,6 +225,23 @@ def sweep_rows(sweep: Sequence[dict[str, Any]], baselines: Sequence[dict[str, An
     return [{k: r.get(k) for k in columns} for r in rows]
 
 
+def auroc_by_run(outputs: Sequence[RunOutputs], thresholds: Sequence[float], p: Params) -> dict[str, dict[str, dict]]:
+    """Per run, exit layer and confidence measure: the AUROC for agreement with full depth on the test rows that
+    reach that exit at the run's operating threshold (:func:`calibration.auroc_ci`). Each run has its own
+    classifier, so runs are not pooled."""
+    out: dict[str, dict[str, dict]] = {}
+    for o, t in zip(outputs, thresholds):
+        at = first_exit(o.confidence[p.ee.confidence], t)
+        videos = np.array([e["video_id"] for e in o.examples])
+        out[o.run.name] = {}
+        for i, layer in enumerate(o.exit_layers):
+            reach = (at < 0) | (at >= i)
+            agree = agrees(o.exit_logits[i], o.full_logits, p.ee.score_tolerance).numpy()[reach]
+            out[o.run.name][str(layer)] = {m: auroc_ci(o.confidence[m][i][reach], agree, videos[reach],
+                                                       p.evaluate.n_bootstrap, p.evaluate.seed) for m in CONFIDENCES}
+    return out
+
+
 def _finite(x: float) -> float | None:
     """JSON has no NaN: an undefined figure (an AUROC without disagreeing rows) is null."""
     return None if np.isnan(x) else x
@@ -323,6 +341,7 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
         "confidence_auroc": aurocs[p.ee.confidence],
         "confidence_auroc_by_measure": aurocs,
         "disagreeing_rows_by_exit": {str(layer): int((~a).sum()) for layer, a in zip(exit_layers, agree_by_exit)},
+        "confidence_auroc_by_run": auroc_by_run(outputs, per_run, p),
         "later_layers": later_layers,
         "ee_minus_random_mix": versus_random,
         "baselines": baselines,
