@@ -31,6 +31,7 @@ from deevisum.early_exit.calibration import (
 )
 from deevisum.early_exit.heads import (
     CONFIDENCES,
+    VIDEO_CODES,
     ExitConfig,
     ExitHeads,
     load_exit_heads,
@@ -515,3 +516,20 @@ def test_operating_threshold_is_fixed_on_the_validation_rows_only(tmp_path: Path
     assert thresholds_given([["c", "d"], ["e"]], p) == got
     manual = dataclasses.replace(p, ee=EEParams(threshold=0.93))
     assert thresholds_given([["a"], ["b"]], manual) == {r: sorted({*p.ee.sweep, 0.93}) for r in got}
+
+
+def test_video_unit_calibrates_on_the_videos_saved_with_the_heads(tmp_path: Path) -> None:
+    import deevisum.early_exit.report as report
+
+    conf, agree = synthetic(2000, "informative")
+    val = validation_outputs(conf, agree)
+    p = dataclasses.replace(Params(), ee=EEParams(calibration_unit="video"))
+    save_exit_heads(make_heads(), tmp_path / "uncoded", val)
+    with pytest.raises(InputError, match="re-run it"):
+        report.validation_calibration(tmp_path / "uncoded", p.ee.confidence, p)
+    codes = torch.arange(2000) // 20  # 100 videos of 20 rows
+    save_exit_heads(make_heads(), tmp_path / "coded", val | {VIDEO_CODES: codes})
+    cal = report.validation_calibration(tmp_path / "coded", p.ee.confidence, p)
+    assert cal == calibrate(conf.astype(np.float32), agree, p.ee.target_agreement, p.ee.delta, codes.numpy())
+    assert cal.unit == "video" and cal.n_videos == 100
+    assert report.validation_calibration(tmp_path / "coded", p.ee.confidence, Params()).unit == "row"

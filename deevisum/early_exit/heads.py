@@ -31,6 +31,8 @@ HEADS_WEIGHTS = "model.safetensors"
 HEADS_CONFIG = "config.json"
 VALIDATION = "validation.safetensors"
 """The heads' answers and confidences on the validation rows, saved with them for calibration."""
+VIDEO_CODES = "video_codes"
+"""Key, in the validation outputs, of each row's video (an index into the fold's sorted validation videos)."""
 
 
 @dataclass(frozen=True)

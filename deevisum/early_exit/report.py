@@ -38,7 +38,7 @@ from deevisum.early_exit.calibration import (
     calibrate,
     first_exit,
 )
-from deevisum.early_exit.heads import CONFIDENCES, VALIDATION, load_exit_heads, load_validation
+from deevisum.early_exit.heads import CONFIDENCES, VALIDATION, VIDEO_CODES, load_exit_heads, load_validation
 from deevisum.early_exit.runner import EarlyExitRunner
 from deevisum.early_exit.timing import (
     FULL,
@@ -78,19 +78,19 @@ class RunOutputs:
     timed: dict[Any, TimedPass]
 
 
-def validation_calibration(exits_dir: str | Path, measure: str, p: Params, data: ProcessedData | None = None) -> Calibration:
-    """The Learn-then-Test threshold of one run from its saved validation outputs; with ``ee.calibration_unit``
-    video, ``data`` (the run's fold) names each validation row's video (rows saved in its order)."""
+def validation_calibration(exits_dir: str | Path, measure: str, p: Params) -> Calibration:
+    """The Learn-then-Test threshold of one run from its saved validation outputs (with ``ee.calibration_unit``
+    video, grouped by the video codes saved with them)."""
     val = load_validation(exits_dir)
     n_exits = sum(1 for k in val if k.startswith("logits_"))
     agree = np.stack([agrees(val[f"logits_{i}"], val["final_logits"], p.ee.score_tolerance).numpy() for i in range(n_exits)])
     conf = np.stack([val[f"{measure}_{i}"].numpy() for i in range(n_exits)])
     videos = None
     if p.ee.calibration_unit == "video":
-        videos = np.array([e["video_id"] for e in data.examples("val")])
-        if len(videos) != conf.shape[1]:
-            raise InputError(Path(exits_dir) / VALIDATION, f"{conf.shape[1]} validation rows, the fold has {len(videos)} "
-                             "validation examples (re-run train_exits)")
+        if VIDEO_CODES not in val:
+            raise InputError(Path(exits_dir) / VALIDATION, "no video of each validation row, which ee.calibration_unit "
+                             "video needs (saved by train_exits since it was added: re-run it)")
+        videos = val[VIDEO_CODES].numpy()
     return calibrate(conf, agree, p.ee.target_agreement, p.ee.delta, videos)
 
 
@@ -254,7 +254,7 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
     manual = p.ee.threshold is not None
     outputs = []
     for run in runs(data.splits_file, p.train.seeds):
-        cal = validation_calibration(Path(exits) / run.name, p.ee.confidence, p, data.for_fold(run.fold))
+        cal = validation_calibration(Path(exits) / run.name, p.ee.confidence, p)
         chosen = p.ee.threshold if manual else cal.threshold
         thresholds = sorted({*p.ee.sweep, *([chosen] if chosen != NEVER else [])})
         outputs.append(run_outputs(Path(students) / run.name, Path(exits) / run.name, data.for_fold(run.fold), run,

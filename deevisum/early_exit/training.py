@@ -55,6 +55,7 @@ from deevisum.distill.losses import kd_term
 from deevisum.early_exit.calibration import agrees, auroc
 from deevisum.early_exit.heads import (
     CONFIDENCES,
+    VIDEO_CODES,
     ExitConfig,
     ExitHeads,
     save_exit_heads,
@@ -276,7 +277,7 @@ def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, t
     once, train the heads, fit the agreement classifiers.
 
     Prompts and targets are exactly the student's training ones. Returns the heads (on the CPU),
-    the curves and the heads' outputs on the validation rows (:func:`exit_outputs`).
+    the curves and the heads' outputs on the validation rows (:func:`exit_outputs`, plus each row's video).
     """
     seed_everything(ee.train.seed)
     model, processor = load_vlm(student_dir)
@@ -312,7 +313,8 @@ def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, t
                                       ee.score_tolerance)
     fit_agreement(heads, cached["train"], ee.score_tolerance, ee.train, answers)
     history[-1] |= {f"val_{k}": v for k, v in exit_quality(heads, cached["val"], ee.score_tolerance).items() if "auroc" in k}
-    return heads.eval(), history, exit_outputs(heads, cached["val"])
+    val_videos = np.unique([e["video_id"] for e in data.examples("val")], return_inverse=True)[1]
+    return heads.eval(), history, exit_outputs(heads, cached["val"]) | {VIDEO_CODES: torch.as_tensor(val_videos, dtype=torch.long)}
 
 
 def fit_exit_runs(students: str | Path, data: ProcessedData, ee: EEParams, seeds: list[int], template: str,
