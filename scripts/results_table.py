@@ -250,9 +250,11 @@ def latency_table(report: Mapping) -> list[str]:
     """``benchmarks/early_exit_speed.py``: per architecture and batch size, full depth against the measured exit
     distribution -- latency, throughput, speedup [95% CI over rounds], layer bound, their ratio, the vision share."""
     lines = ["Measured by `benchmarks/early_exit_speed.py` (random weights, fp32; each row: batch size, p50 / p95 "
-             "latency of a batch over timing rounds, throughput = batch / median round time, speedup = median of the paired round ratios "
-             "full / early exit [95% bootstrap CI over rounds] with the measured exit distribution, layer bound = "
-             "depth / mean layers run, vision = the vision tower's share of full-depth time; it never exits).", ""]
+             "latency of a batch over timing rounds, throughput = batch / median round time, speedup = median of the "
+             "paired round ratios full / early exit [95% bootstrap CI over rounds] with the measured exit distribution, "
+             "layer bound = depth / mean layers run, vision = the vision tower's share of full-depth time; it never "
+             "exits, so the bound with vision, 1 / (vision + (1 − vision) · mean layers / depth), is the most skipping "
+             "layers can give).", ""]
     for entry in report.values():
         m = entry["machine"]
         lines += [f"{entry['model']}; exits {entry['exit_layers']}, distribution "
@@ -260,14 +262,15 @@ def latency_table(report: Mapping) -> list[str]:
                   + f"; {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}; "
                   f"{entry['repeats']} rounds, {entry['when']}.", "",
                   "| batch | full p50 / p95 | early exit p50 / p95 | segments/s full → EE | speedup | layer bound "
-                  "| speedup / bound | vision share |", "|---|---|---|---|---|---|---|---|"]
+                  "| speedup / bound | vision share | bound with vision |", "|---|---|---|---|---|---|---|---|---|"]
         for batch, row in sorted(entry["batches"].items(), key=lambda item: int(item[0])):
             full, ee = row["settings"]["full"], row["settings"]["measured"]
             lo, hi = ee["speedup"]["ci95"]
             lines.append(f"| {batch} | {full['latency_p50_s']:.3g} / {full['latency_p95_s']:.3g} s | {ee['latency_p50_s']:.3g} / "
                          f"{ee['latency_p95_s']:.3g} s | {full['segments_per_s']:.3g} → {ee['segments_per_s']:.3g} | "
                          f"{ee['speedup']['median']:.2f}× [{lo:.2f}, {hi:.2f}] | {ee['layer_bound']:.2f}× | "
-                         f"{ee['speedup_over_bound']:.2f} | {row['vision_share_of_full']:.0%} |")
+                         f"{ee['speedup_over_bound']:.2f} | {row['vision_share_of_full']:.0%} | "
+                         + (f"{ee['bound_with_vision']:.2f}× |" if "bound_with_vision" in ee else "– |"))
         lines.append("")
     return lines[:-1]
 

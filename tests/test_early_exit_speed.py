@@ -33,6 +33,7 @@ def test_early_exit_speed_tiny_reports_every_batch_and_setting(tmp_path: Path) -
                 assert s["latency_p50_s"] <= s["latency_p95_s"] and lo <= s["speedup"]["median"] <= hi
                 assert abs(s["speedup_over_bound"] - s["speedup"]["median"] / s["layer_bound"]) < 1e-9
                 assert s["segments_per_s"] > 0
+                assert 1 <= s["bound_with_vision"] <= s["layer_bound"] + 1e-9
             # the measured distribution's mean layers (at batch 4 up to rounding to whole rows)
             expected = sum(int(k) * f for k, f in entry["exit_distribution"].items())
             assert abs(settings["measured"]["mean_layers"] - expected) <= (0 if b == "1" else entry["depth"] / 4 / 2) + 1e-9

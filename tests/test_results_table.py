@@ -150,7 +150,7 @@ def test_latency_section_comes_from_the_benchmark_results(ablation: dict, tmp_pa
     assert "### Early-exit latency" in text and "AMD EPYC, 2 cores, 2 torch threads" in text and "75% at 2, 25% at 6" in text
     rows = [ln for ln in text.splitlines() if ln.startswith("| 1") and "s |" in ln]
     assert [r.split(" |")[0] for r in rows] == ["| 1", "| 16", "| 128"]  # batch sizes in numeric order
-    assert rows[0] == "| 1 | 0.1 / 0.2 s | 0.05 / 0.1 s | 10 → 20 | 1.80× [1.70, 1.90] | 2.00× | 0.90 | 15% |"
+    assert rows[0] == "| 1 | 0.1 / 0.2 s | 0.05 / 0.1 s | 10 → 20 | 1.80× [1.70, 1.90] | 2.00× | 0.90 | 15% | – |"
     assert "### Early-exit latency" not in results_table.render(ablation, EVAL)  # no benchmark run: no section
     (tmp_path / "eval.json").write_text(json.dumps(EVAL))
     (tmp_path / "speed.json").write_text(json.dumps(speed))
