@@ -8,6 +8,10 @@ row removal gives the same answers: ``max_abs_logit_diff_runner_vs_states`` chec
 timed setting). What it *costs* is wall time: full depth and each threshold are timed in the
 same process on the same batches (:mod:`deevisum.early_exit.timing`).
 
+Beside the operating point stand the exit rules that consult no confidence (static depth, a random
+mix at the same mean layers, patience) and the oracle exit (:mod:`deevisum.early_exit.baselines`),
+each with bootstrap CIs over test videos, and early exit - random mix paired over test videos.
+
 The operating threshold comes from the validation rows saved with each run's heads
 (:func:`deevisum.early_exit.calibration.calibrate`), or from ``ee.threshold`` when it is set.
 Test rows are never used to choose it.
