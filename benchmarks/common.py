@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,3 +30,13 @@ def role_params(p, role: str):
     if mp.source.startswith(PRETRAINED) and not (REPO / mp.source / "config.json").is_file():
         return replace(mp, source="tiny"), arch, f"{mp.source} not found (dvc repro pretrain): random {role} weights"
     return mp, arch, ""
+
+
+def synthetic_segments(n: int, image_size: int) -> tuple[list[str], np.ndarray]:
+    """Prompts of the demo's template and length (about 30 words), random frames: the inputs when the
+    demo's processed examples do not exist."""
+    rng = np.random.default_rng(0)
+    words = np.array("red green blue yellow ball flag kite the camera is moving now important loud sudden sound".split())
+    prompts = [f"score importance 1 to 5. category: pk. title: chasing the {rng.choice(words)} ball (parkour). "
+               f"speech: {' '.join(rng.choice(words, int(rng.integers(0, 8))))}. audio: {rng.choice(words)}." for _ in range(n)]
+    return prompts, rng.integers(0, 256, (n, image_size, image_size, 3), dtype=np.uint8)

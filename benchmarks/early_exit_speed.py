@@ -1,112 +1,276 @@
-"""Benchmark: does early exit save the time the skipped layers cost?
+"""Benchmark: early exit's wall time as users meet it, at the demo student and at PaliGemma2-3B.
 
-A PaliGemma2-architecture model whose decoder dominates the cost (Gemma2, width 1024, 16
-layers, alternating sliding/full attention, soft-capping; random weights), 256 image tokens as
-at 224 px plus ~64 text tokens, fp32 on CPU. Every row is forced to exit after k layers
-(threshold -1 with a head at layer k) and timed against full depth in the same run
-(round-robin rounds after a warm-up, median of the paired ratios). The layer-count bound of
-the speedup is depth / k; the target is speedup >= 0.9 x bound. Before timing, the runner's
-full-depth answer logits are checked against the model's own forward.
+For each architecture (random weights, fp32, CPU, torch threads = cores) and each batch size,
+the early-exit runner scores one batch of segments in round-robin rounds after a warm-up
+(``timing.interleaved_timing``: every setting once per round, so load hits all alike):
 
-    python benchmarks/early_exit_speed.py [--batch 4] [--repeats 3] [--threads 1]
+- ``full``: full depth, no heads (what scoring costs without early exit);
+- ``exit_<k>``: every row leaves after layer k (heads evaluated), the best case of that exit;
+- ``measured``: the exit distribution the evaluate stage measured (``plots/exit_hist.csv``),
+  mapped to the architecture's depth at the same relative depth, rows assigned by largest
+  remainder and shuffled, leaving mid-batch as they do in the pipeline. At batch 1 a segment runs
+  alone, so it is the mixture of the ``exit_<k>`` and ``full`` passes weighted by the
+  distribution (per round: the expected time of a segment);
+- ``vision``: the vision tower and projector alone (it runs whatever the exit).
+
+Per setting: p50 / p95 batch latency over rounds, throughput (segments/s at p50), the speedup
+(median over rounds of the paired ratio full / setting, 95% bootstrap CI over rounds), the
+layer bound (depth / mean decoder layers run) and speedup / bound, and the same against the bound
+that counts the vision tower's time (it never exits); and the vision tower's share of the
+full-depth and of the measured-exit time. The runner's full-depth logits are checked
+against the model's own forward first. Each run replaces its models' entries in the JSON.
+
+    python benchmarks/early_exit_speed.py [--models demo paligemma2_3b] [--batches 1 16 128]
+        [--repeats 10] [--outputs .] [--hist plots/exit_hist.csv] [--tiny] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
+import os
+import platform
 import statistics
+import tempfile
 import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
-from transformers import PaliGemmaConfig, PaliGemmaForConditionalGeneration
+from common import REPO, pipeline_paths, synthetic_segments
 
+from deevisum.config import PromptsParams, load_params
 from deevisum.early_exit.heads import ExitConfig, ExitHeads
 from deevisum.early_exit.runner import EarlyExitRunner
-from deevisum.early_exit.timing import interleaved_timing
-from deevisum.models.scoring import answer_logits
+from deevisum.early_exit.timing import interleaved_timing, ratio_ci
+from deevisum.io import worker_count, write_json
+from deevisum.models.scoring import answer_logits, answer_token_ids, build_batch
+from deevisum.models.tokenizer import ANSWERS
 
-VOCAB = 32000
-IMAGE_TOKEN = VOCAB - 1
-ANSWERS = [100, 101, 102, 103, 104]
+RESULTS = REPO / "benchmarks" / "results"
+MODELS = ("demo", "paligemma2_3b")
 
 
-def build_model(width: int, depth: int, image_size: int, patch: int) -> PaliGemmaForConditionalGeneration:
-    """Random-weight PaliGemma2 layout; a 1-layer narrow SigLIP keeps the vision tower cheap."""
-    heads = width // 128
-    config = PaliGemmaConfig(
-        text_config=dict(
-            model_type="gemma2", vocab_size=VOCAB, hidden_size=width, intermediate_size=4 * width,
-            num_hidden_layers=depth, num_attention_heads=heads, num_key_value_heads=max(1, heads // 2), head_dim=128,
-            query_pre_attn_scalar=128, sliding_window=128, final_logit_softcapping=30.0, attn_logit_softcapping=50.0,
-        ),
-        vision_config=dict(
-            model_type="siglip_vision_model", hidden_size=64, intermediate_size=128, num_hidden_layers=1,
-            num_attention_heads=1, image_size=image_size, patch_size=patch,
-        ),
-        image_token_id=IMAGE_TOKEN, projection_dim=width, hidden_size=width,
-    )
+@dataclass
+class Subject:
+    """An architecture to time: the model, its processor, inputs to slice batches from, its exits."""
+
+    label: str
+    model: torch.nn.Module
+    processor: Any
+    prompts: list[str]
+    images: np.ndarray
+    head_dim: int
+    exit_layers: list[int] = field(default_factory=list)
+    """Set once the model's depth is known: where heads sit."""
+
+
+def read_distribution(path: Path) -> tuple[int, dict[int, float]]:
+    """(depth, {layers run: fraction of rows}) from an exit histogram CSV (``timing.exit_histogram``)."""
+    with path.open(encoding="utf-8") as f:
+        rows = [(int(r["layers"]), float(r["fraction"])) for r in csv.DictReader(f)]
+    if not rows or abs(sum(f for _, f in rows) - 1) > 1e-6:
+        raise SystemExit(f"{path}: not an exit histogram (layers,count,fraction rows summing to 1)")
+    return max(k for k, _ in rows), {k: f for k, f in rows if f > 0}
+
+
+def mapped(distribution: Mapping[int, float], depth_from: int, depth_to: int) -> dict[int, float]:
+    """The distribution moved to a decoder of ``depth_to`` layers at the same relative depth (full stays full)."""
+    out: dict[int, float] = {}
+    for k, f in distribution.items():
+        layer = depth_to if k == depth_from else min(depth_to - 1, max(1, round(k * depth_to / depth_from)))
+        out[layer] = out.get(layer, 0.0) + f
+    return out
+
+
+def assign(distribution: Mapping[int, float], n: int, seed: int = 0) -> torch.Tensor:
+    """(n,) layers run per row: counts by largest remainder, in a seeded random order."""
+    layers, fractions = zip(*sorted(distribution.items()))
+    exact = np.asarray(fractions) * n
+    counts = np.floor(exact).astype(int)
+    counts[np.argsort(counts - exact)[: n - counts.sum()]] += 1
+    rows = np.repeat(layers, counts)
+    return torch.as_tensor(np.random.default_rng(seed).permutation(rows), dtype=torch.long)
+
+
+def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: Sequence[float]) -> list[float]:
+    """Quantiles of a weighted sample (the lowest value whose cumulative weight reaches q)."""
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order]) / weights.sum()
+    return [float(values[order][np.searchsorted(cumulative, q - 1e-12)]) for q in qs]
+
+
+def summary(times: np.ndarray, weights: np.ndarray, per_round: np.ndarray, full: np.ndarray, batch: int,
+            mean_layers: float, depth: int) -> dict[str, Any]:
+    """Latency quantiles, throughput, the paired speedup with its CI and the layer bound of one setting."""
+    p50, p95 = weighted_quantiles(times, weights, (0.5, 0.95))
+    speedup = ratio_ci(full, per_round)
+    bound = depth / mean_layers
+    return {"latency_p50_s": p50, "latency_p95_s": p95, "segments_per_s": batch / float(np.median(per_round)),
+            "speedup": speedup, "mean_layers": mean_layers, "layer_bound": bound, "speedup_over_bound": speedup["median"] / bound}
+
+
+def time_batch(s: Subject, distribution: Mapping[int, float], batch_size: int, repeats: int) -> dict[str, Any]:
+    """Every setting on one batch of ``batch_size`` segments (see the module docstring)."""
+    rows = [i % len(s.prompts) for i in range(batch_size)]
+    batch = build_batch(s.processor, [s.prompts[i] for i in rows], s.images[rows])
+    ids = answer_token_ids(s.processor.tokenizer)
+    full_runner = EarlyExitRunner(s.model, ids)
+    depth = full_runner.depth
     torch.manual_seed(0)
-    return PaliGemmaForConditionalGeneration(config).eval()
+    runner = EarlyExitRunner(s.model, ids, ExitHeads(ExitConfig(full_runner.lm.config.hidden_size, s.exit_layers,
+                                                                len(ANSWERS), head_dim=s.head_dim)).eval())
+    measured = assign(distribution, batch_size)
+
+    def leave(layers: torch.Tensor) -> Callable[[], Any]:
+        return lambda: runner.run(batch, leave_at=layers)
+
+    fns: dict[str, Callable[[], Any]] = {"full": lambda: full_runner.run(batch)}
+    fns |= {f"exit_{k}": leave(torch.full((batch_size,), k)) for k in s.exit_layers}
+    if batch_size > 1:
+        fns["measured"] = leave(measured)
+    fns["vision"] = torch.no_grad()(lambda: s.model.get_image_features(batch["pixel_values"]))
+    timed = interleaved_timing(fns, repeats)
+    times = {k: np.asarray(t) for k, (_, t) in timed.items()}
+    full = times["full"]
+    one = np.ones(repeats)
+    settings = {k: summary(times[k], one, times[k], full, batch_size, float(timed[k][0].layers.float().mean()), depth)
+                for k in fns if k not in ("measured", "vision")}
+    if batch_size > 1:
+        assert timed["measured"][0].layers.equal(measured)
+        settings["measured"] = summary(times["measured"], one, times["measured"], full, batch_size,
+                                       float(measured.float().mean()), depth)
+    else:  # a lone segment: the mixture of the passes it may take
+        keys = {k: "full" if k == depth else f"exit_{k}" for k in distribution}
+        per_round = sum(f * times[keys[k]] for k, f in distribution.items())
+        pooled = np.concatenate([times[keys[k]] for k in distribution])
+        weights = np.concatenate([np.full(repeats, f) for f in distribution.values()])
+        settings["measured"] = summary(pooled, weights, per_round, full, 1,
+                                       sum(k * f for k, f in distribution.items()), depth)
+        times["measured"] = per_round
+    vision = float(np.median(times["vision"]))
+    share = vision / float(np.median(full))
+    for row in settings.values():  # the vision tower runs whatever the exit: the most skipping layers can give
+        row["bound_with_vision"] = 1 / (share + (1 - share) * row["mean_layers"] / depth)
+        row["speedup_over_bound_with_vision"] = row["speedup"]["median"] / row["bound_with_vision"]
+    return {"batch": batch_size, "seq": int(batch["input_ids"].shape[1]), "settings": settings,
+            "vision_seconds_p50": vision, "vision_share_of_full": share,
+            "vision_share_of_measured": vision / float(np.median(times["measured"]))}
 
 
-def make_inputs(batch: int, n_image: int, n_text: int, image_size: int) -> dict[str, torch.Tensor]:
-    """The scoring convention: prefix only (image tokens, text), answer at the last position."""
-    g = torch.Generator().manual_seed(0)
-    text = torch.randint(200, IMAGE_TOKEN, (batch, n_text), generator=g)
-    ids = torch.cat([torch.full((batch, n_image), IMAGE_TOKEN), text], dim=1)
-    return {
-        "input_ids": ids,
-        "attention_mask": torch.ones_like(ids),
-        "token_type_ids": torch.zeros_like(ids),
-        "pixel_values": torch.randn(batch, 3, image_size, image_size, generator=g),
-        "position_ids": torch.arange(1, ids.shape[1] + 1).expand(batch, -1),
-    }
+def check_exact(s: Subject) -> float:
+    """Max |runner at full depth - model forward| over the answer logits of two segments (left-padded)."""
+    batch = build_batch(s.processor, s.prompts[:2], s.images[:2])
+    ids = answer_token_ids(s.processor.tokenizer)
+    with torch.no_grad():
+        reference = answer_logits(s.model, dict(batch), ids)
+    diff = float((EarlyExitRunner(s.model, ids).run(batch).logits - reference).abs().max())
+    if diff > 1e-3:
+        raise SystemExit(f"{s.label}: the runner at full depth differs from the model's forward by {diff:g}")
+    return diff
+
+
+def demo_subject(tiny: bool, tmp: Path, outputs: Path) -> Subject:
+    """The demo student's architecture (``pretrain.student``; 2 layers with ``--tiny``) on the demo's
+    examples and tokenizer when they exist, else on synthetic prompts."""
+    from deevisum.data.examples import read_examples
+    from deevisum.data.frames_store import load_example_frames
+    from deevisum.models.tokenizer import train_tokenizer
+    from deevisum.models.vlm import build_tiny
+
+    p = load_params(REPO / "params.yaml")
+    paths = pipeline_paths()
+    examples, frames, tokenizer = (outputs / paths[k] for k in ("examples", "frames", "tokenizer"))
+    real = not tiny and examples.is_file() and (tokenizer / "tokenizer.json").is_file()
+    if real:
+        rows = read_examples(examples)[:128]
+        prompts, images = [r["prompt"] for r in rows], load_example_frames(frames, rows)
+    else:
+        prompts, images = synthetic_segments(128, p.frames.image_size)
+        tokenizer = tmp / "tokenizer"
+        train_tokenizer(prompts, p.tokenizer.vocab_size).save_pretrained(str(tokenizer))
+    arch = p.pretrain.student
+    if tiny:
+        arch = replace(arch, num_layers=2, hidden_size=64, num_heads=2, intermediate_size=128)
+    model, processor = build_tiny(arch, tokenizer, p.frames.image_size, seed=0)
+    label = f"demo student ({arch.num_layers} layers, width {arch.hidden_size}; {'demo examples' if real else 'synthetic prompts'})"
+    return Subject(label, model.eval(), processor, prompts, images, p.ee.train.head_dim)
+
+
+def paligemma2_subject(tiny: bool) -> Subject:
+    """PaliGemma2-3B at 224 px (SigLIP So400m, Gemma2-2B decoder; ``checks.TINY`` with ``--tiny``), random
+    weights, with the stand-in tokenizer."""
+    from deevisum.scale import checks
+
+    sizes = checks.TINY if tiny else checks.REAL
+    prompts = checks.segment_prompts(128, PromptsParams())
+    images = checks.segment_frames(128, sizes.image_size)
+    processor = checks.stand_in_processor(prompts, sizes.image_size, sizes.vision["patch_size"])
+    model = checks.build_model(sizes.student, sizes, processor, torch.float32, torch.device("cpu"))
+    depth = model.config.get_text_config().num_hidden_layers
+    return Subject(f"PaliGemma2-{'tiny' if tiny else '3B'} ({depth} layers; random weights, stand-in tokenizer)",
+                   model, processor, prompts, images, 32)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else what the platform says."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--width", type=int, default=1024)
-    ap.add_argument("--depth", type=int, default=16)
-    ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--text-tokens", type=int, default=64)
-    ap.add_argument("--exits", type=int, nargs="+", default=[4, 8, 12])
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: immune to other load); 0 = default")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 16, 128])
+    ap.add_argument("--repeats", type=int, default=10, help="timed rounds after the warm-up")
+    ap.add_argument("--outputs", type=Path, default=REPO, help="the checkout holding the pipeline's outputs")
+    ap.add_argument("--hist", type=Path, help="the measured exit distribution (default: the evaluate stage's exit histogram)")
+    ap.add_argument("--tiny", action="store_true", help="toy sizes (what the test suite runs)")
+    ap.add_argument("--skip-check", action="store_true",
+                    help="skip the exactness check (two passes; at 3B on a CPU, benchmarks/real_size_cpu.py makes it)")
+    ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-
-    image_size, patch = 224, 14  # (224 / 14)^2 = 256 image tokens, as PaliGemma2 at 224 px
-    model = build_model(args.width, args.depth, image_size, patch)
-    inputs = make_inputs(args.batch, (image_size // patch) ** 2, args.text_tokens, image_size)
-    seq = inputs["input_ids"].shape[1]
-    print(f"Gemma2 decoder width {args.width}, {args.depth} layers; batch {args.batch} x {seq} tokens; "
-          f"{torch.get_num_threads()} threads, fp32 CPU", flush=True)
-
-    runners = {
-        k: EarlyExitRunner(model, ANSWERS, ExitHeads(ExitConfig(args.width, [k], len(ANSWERS))).eval()) for k in args.exits
-    }
-    full_runner = EarlyExitRunner(model, ANSWERS)
-
-    start = time.perf_counter()
-    with torch.no_grad():
-        reference = answer_logits(model, dict(inputs), ANSWERS)
-    assert torch.allclose(full_runner.run(inputs).logits, reference, atol=1e-3), "runner at full depth differs from the model"
-    fns = {"full": lambda: full_runner.run(inputs)}
-    fns.update({k: (lambda r=r: r.run(inputs, threshold=-1.0)) for k, r in runners.items()})
-    timed = interleaved_timing(fns, args.repeats)
-    full_times = timed["full"][1]
-    print(f"full depth: {statistics.median(full_times):.3f} s/batch (runner logits == model forward)")
-    print(f"{'exit after':>10} {'skipped':>8} {'time s':>8} {'speedup':>8} {'bound':>6} {'ratio':>6}")
-    worst = float("inf")
-    for k in args.exits:
-        out, times = timed[k]
-        assert out.layers.eq(k).all()
-        speedup = statistics.median(f / t for f, t in zip(full_times, times))
-        bound = args.depth / k
-        worst = min(worst, speedup / bound)
-        print(f"{k:>10} {1 - k / args.depth:>8.0%} {statistics.median(times):>8.3f} {speedup:>8.2f} {bound:>6.2f} {speedup / bound:>6.2f}")
-    print(f"worst speedup / layer-count bound: {worst:.2f} (target >= 0.90); total {time.perf_counter() - start:.0f} s")
+    torch.set_num_threads(worker_count())
+    out = args.out or RESULTS / ("early_exit_speed_tiny.json" if args.tiny else "early_exit_speed.json")
+    report = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
+    hist = args.hist or args.outputs / pipeline_paths()["plots"] / "exit_hist.csv"
+    depth_h, distribution = read_distribution(hist)
+    p = load_params(REPO / "params.yaml")
+    machine = {"cpu": cpu_name(), "cores": worker_count(),
+               "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "dtype": "float32"}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models:
+            start, load_start = time.perf_counter(), os.getloadavg()[0]
+            s = demo_subject(args.tiny, Path(tmp), args.outputs) if name == "demo" else paligemma2_subject(args.tiny)
+            depth = s.model.config.get_text_config().num_hidden_layers
+            dist = mapped(distribution, depth_h, depth)
+            # the configured exits (at their relative depth) and every exit the distribution uses
+            s.exit_layers = sorted({*mapped({k: 1.0 for k in p.ee.exit_layers}, p.pretrain.student.num_layers, depth),
+                                    *(k for k in dist if k < depth)})
+            entry = {"model": s.label, "machine": machine, "repeats": args.repeats, "depth": depth,
+                     "exit_layers": s.exit_layers, "exit_distribution": {str(k): f for k, f in sorted(dist.items())},
+                     "exit_distribution_source": str(hist), "max_abs_logit_diff_vs_forward": None if args.skip_check else check_exact(s),
+                     "batches": {}}
+            for b in args.batches:
+                entry["batches"][str(b)] = row = time_batch(s, dist, b, args.repeats)
+                m = row["settings"]["measured"]
+                print(f"{name} batch {b}: full p50 {row['settings']['full']['latency_p50_s']:.4f} s; measured exits "
+                      f"{m['speedup']['median']:.2f}x [{m['speedup']['ci95'][0]:.2f}, {m['speedup']['ci95'][1]:.2f}] "
+                      f"(layer bound {m['layer_bound']:.2f}, ratio {m['speedup_over_bound']:.2f}); "
+                      f"vision {row['vision_share_of_full']:.0%} of full", flush=True)
+            entry["seconds"] = time.perf_counter() - start
+            entry["load_average_1min"] = {"start": load_start, "end": os.getloadavg()[0]}  # other processes' load
+            entry["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            report[name] = entry
+    write_json(out, report)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from common import REPO, pipeline_paths
+from common import REPO, pipeline_paths, synthetic_segments
 
 from deevisum.config import ArchParams, load_params
 from deevisum.io import worker_count, write_json
@@ -58,16 +58,7 @@ def _inputs(s: Setting, n: int) -> tuple[list[str], np.ndarray]:
     if s.examples is not None:
         rows = read_examples(s.examples)[:n]
         return [r["prompt"] for r in rows], load_example_frames(s.frames, rows)
-    return _synthetic(n, s.image_size)
-
-
-def _synthetic(n: int, image_size: int) -> tuple[list[str], np.ndarray]:
-    """Prompts of the demo's template and length (about 30 words), random frames."""
-    rng = np.random.default_rng(0)
-    words = np.array("red green blue yellow ball flag kite the camera is moving now important loud sudden sound".split())
-    prompts = [f"score importance 1 to 5. category: pk. title: chasing the {rng.choice(words)} ball (parkour). "
-               f"speech: {' '.join(rng.choice(words, int(rng.integers(0, 8))))}. audio: {rng.choice(words)}." for _ in range(n)]
-    return prompts, rng.integers(0, 256, (n, image_size, image_size, 3), dtype=np.uint8)
+    return synthetic_segments(n, s.image_size)
 
 
 def examples_per_second(s: Setting) -> float:
@@ -122,7 +113,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if not real:
             tokenizer = Path(tmp) / "tokenizer"
-            train_tokenizer(_synthetic(200, p.frames.image_size)[0], p.tokenizer.vocab_size).save_pretrained(str(tokenizer))
+            train_tokenizer(synthetic_segments(200, p.frames.image_size)[0], p.tokenizer.vocab_size).save_pretrained(str(tokenizer))
         workers = worker_count()
         report = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": workers, "torch": torch.__version__},
                   "inputs": "demo examples" if real else "synthetic prompts", "steps": args.steps, "roles": {}}

@@ -456,6 +456,10 @@ class ExitTrainParams(_Section):
     """Prototypes q per exit; gamma is the best cosine over them."""
     kd_weight: float = bounded(20.0, ge=0)
     """Weight of KL(student final answer distribution || head) next to CE on the labels."""
+    cross_fit_folds: int = bounded(1, ge=1)
+    """Folds of training videos for the agreement classifier's labels: each comes from heads that did not train
+    on that row's video (1: the final heads' own answers on their training rows). Worth it when the heads agree
+    with full depth on nearly every training row; on the demo's student they do not, and 5 folds cost AUROC."""
 
 
 @dataclass
@@ -474,6 +478,11 @@ class EEParams(_Section):
     one Learn-then-Test certifies on the validation videos (deevisum.early_exit.calibration)."""
     delta: float = bounded(0.1, gt=0, lt=1)
     """The certificate holds with probability >= 1 - delta over validation draws."""
+    calibration_unit: Literal["row", "video"] = "row"
+    """What the certificate treats as drawn at random (deevisum.early_exit.calibration): validation rows
+    (binomial test; rows of one video are correlated, so approximate), or videos (Hoeffding-Bentkus on
+    each video's share of disagreeing rows; valid under within-video correlation, needs >= 45 videos
+    at the default target and delta to certify anything)."""
     score_tolerance: float | None = bounded(0.1, ge=0)
     """An exit agrees only if its expected score is also within this of full depth's (1..5 scale);
     null: the same most likely answer suffices."""

@@ -7,7 +7,10 @@ Reads ``reports/ablation.json`` (stage evaluate_ablation: per variant and for th
 oracle baselines, F1 / Kendall tau / Spearman rho as mean and std over the folds' test videos,
 and the paired comparisons with their bootstrap CIs and permutation p-values) and
 ``reports/eval.json`` (stage evaluate: the student at the early-exit operating point against
-full depth: agreement, quality, decoder layers run, the layer bound and the measured speedup).
+full depth: agreement, quality, decoder layers run, the layer bound and the measured speedup;
+beside it the exit rules that consult no confidence -- static depth, random exit at the same
+mean layers, patience -- and the oracle exit), and ``benchmarks/results/early_exit_speed.json``
+(latency and throughput per batch size and machine, when the benchmark has been run).
 The speedup is wall time measured by that stage, so the block changes whenever it is re-run,
 even with the same results. A missing file is reported in the table (and on stderr) instead of
 failing, so a partial pipeline still renders. Not a DVC stage on purpose: its output is the
@@ -162,6 +165,7 @@ def early_exit_table(report: Mapping) -> list[str]:
         + " | ".join(f"{report[m]:.3f} ({-report[f'{m}_drop']:+.3f})" for m, _ in QUALITY)
         + f" | {report['mean_layers']:.2f} | {report['layer_bound']:.2f}× | {speedup} |",
         *_later_layers(report),
+        *_baselines(report),
     ]
 
 
@@ -182,6 +186,50 @@ def _later_layers(report: Mapping) -> list[str]:
     ]
 
 
+BASELINES = {
+    "early_exit": "**early exit** (operating point)",
+    "random_mix": "random exit at the same mean layers",
+    "oracle": "oracle (first exit that agrees)",
+}
+"""Row names of the exit rules (deevisum.early_exit.baselines); ``static_<k>`` and ``patience_<t>`` are named below."""
+
+
+def _rule(name: str) -> str:
+    kind, _, n = name.rpartition("_")
+    if kind == "static":
+        return f"static depth: every segment leaves after layer {n}"
+    if kind == "patience":
+        return f"patience (PABEE), {n} repeated answer(s)"
+    return BASELINES.get(name, name)
+
+
+def _pp(x: float) -> str:
+    """A difference of shares in percentage points."""
+    return f"{100 * x:+.1f} pp"
+
+
+def _baselines(report: Mapping) -> list[str]:
+    """Early exit beside exit rules that consult no confidence, at their mean layers, with CIs over test videos;
+    and early exit - random exit at equal mean layers, paired over the test videos."""
+    rows, versus = report.get("baselines"), report.get("ee_minus_random_mix")
+    if not rows or not versus:
+        return []
+    lines = ["", "Early exit beside exit rules that consult no confidence (mean over test videos [95% bootstrap CI "
+             "over videos]; agreement pooled over segments):", "",
+             "| exit rule | decoder layers run | layer bound | agreement vs full | Kendall τ |", "|---|---|---|---|---|"]
+    for r in rows:
+        a, t = r["agreement_vs_full"], r["kendall_tau"]
+        lines.append(f"| {_rule(r['method'])} | {r['mean_layers']:.2f} | {r['layer_bound']:.2f}× | {a['mean']:.1%} "
+                     f"[{a['ci95'][0]:.1%}, {a['ci95'][1]:.1%}] | {t['mean']:.3f} {_interval(*t['ci95'])} |")
+    agreement, tau = versus["agreement_vs_full"], versus["kendall_tau"]
+    lines += ["", f"Does the confidence beat chance? Early exit − random exit at the same {versus['mean_layers']:.2f} mean "
+              f"layers, paired over the {agreement['n_videos']} test videos: agreement {_pp(agreement['mean_diff'])} "
+              f"[{_pp(agreement['ci95'][0])}, {_pp(agreement['ci95'][1])}] (per-video shares), {_p(agreement['p_value'])} "
+              f"{'✓' if agreement['holds'] else '✗'}; Kendall τ {tau['mean_diff']:+.3f} {_interval(*tau['ci95'])}, "
+              f"{_p(tau['p_value'])} {'✓' if tau['holds'] else '✗'}."]
+    return lines
+
+
 def _ablation_sections(report: Mapping) -> list[str]:
     return [*ablation_table(report), "", "### Comparisons", "", *comparisons_table(report)]
 
@@ -198,10 +246,41 @@ def _section(build: Callable[[Mapping], list[str]], report: Mapping | None, stag
         return [f"_not available: the metrics lack {e}; re-run `dvc repro {stage}`_"]
 
 
-def render(ablation: Mapping | None, evaluation: Mapping | None) -> str:
-    """The markdown between the README markers."""
+def latency_table(report: Mapping) -> list[str]:
+    """``benchmarks/early_exit_speed.py``: per architecture and batch size, full depth against the measured exit
+    distribution -- latency, throughput, speedup [95% CI over rounds], layer bound, their ratio, the vision share."""
+    lines = ["Measured by `benchmarks/early_exit_speed.py` (random weights, fp32; each row: batch size, p50 / p95 "
+             "latency of a batch over timing rounds, throughput = batch / median round time, speedup = median of the "
+             "paired round ratios full / early exit [95% bootstrap CI over rounds] with the measured exit distribution, "
+             "layer bound = depth / mean layers run, vision = the vision tower's share of full-depth time; it never "
+             "exits, so the bound with vision, 1 / (vision + (1 − vision) · mean layers / depth), is the most skipping "
+             "layers can give).", ""]
+    for entry in report.values():
+        m = entry["machine"]
+        lines += [f"{entry['model']}; exits {entry['exit_layers']}, distribution "
+                  + ", ".join(f"{f:.0%} at {k}" for k, f in sorted(entry["exit_distribution"].items(), key=lambda i: int(i[0])))
+                  + f"; {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}; "
+                  f"{entry['repeats']} rounds, {entry['when']}.", "",
+                  "| batch | full p50 / p95 | early exit p50 / p95 | segments/s full → EE | speedup | layer bound "
+                  "| speedup / bound | vision share | bound with vision |", "|---|---|---|---|---|---|---|---|---|"]
+        for batch, row in sorted(entry["batches"].items(), key=lambda item: int(item[0])):
+            full, ee = row["settings"]["full"], row["settings"]["measured"]
+            lo, hi = ee["speedup"]["ci95"]
+            lines.append(f"| {batch} | {full['latency_p50_s']:.3g} / {full['latency_p95_s']:.3g} s | {ee['latency_p50_s']:.3g} / "
+                         f"{ee['latency_p95_s']:.3g} s | {full['segments_per_s']:.3g} → {ee['segments_per_s']:.3g} | "
+                         f"{ee['speedup']['median']:.2f}× [{lo:.2f}, {hi:.2f}] | {ee['layer_bound']:.2f}× | "
+                         f"{ee['speedup_over_bound']:.2f} | {row['vision_share_of_full']:.0%} | "
+                         + (f"{ee['bound_with_vision']:.2f}× |" if "bound_with_vision" in ee else "– |"))
+        lines.append("")
+    return lines[:-1]
+
+
+def render(ablation: Mapping | None, evaluation: Mapping | None, speed: Mapping | None = None) -> str:
+    """The markdown between the README markers (the latency section only when the benchmark has been run)."""
     parts = ["### Ablation (keyshot F1, rank correlations)", "", *_section(_ablation_sections, ablation, "evaluate_ablation")]
     parts += ["", "### Early exit", "", *_section(early_exit_table, evaluation, "evaluate")]
+    if speed:
+        parts += ["", "### Early-exit latency", "", *_section(latency_table, speed, "early_exit_speed benchmark")]
     return "\n".join(parts) + "\n"
 
 
@@ -217,10 +296,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ablation", type=Path, default=Path("reports/ablation.json"))
     parser.add_argument("--eval", type=Path, default=Path("reports/eval.json"))
+    parser.add_argument("--speed", type=Path, default=Path("benchmarks/results/early_exit_speed.json"),
+                        help="the early-exit latency benchmark's results (left out when absent)")
     parser.add_argument("--readme", type=Path, help="rewrite the results block of this file instead of printing")
     args = parser.parse_args(argv)
     ablation, evaluation = _load(args.ablation, "evaluate_ablation"), _load(args.eval, "evaluate")
-    block = render(ablation, evaluation)
+    speed = json.loads(args.speed.read_text(encoding="utf-8")) if args.speed.is_file() else None
+    block = render(ablation, evaluation, speed)
     if args.readme is None:
         print(block, end="")
     else:

@@ -31,6 +31,7 @@ from deevisum.early_exit.calibration import (
 )
 from deevisum.early_exit.heads import (
     CONFIDENCES,
+    VIDEO_CODES,
     ExitConfig,
     ExitHeads,
     load_exit_heads,
@@ -39,11 +40,13 @@ from deevisum.early_exit.heads import (
 )
 from deevisum.early_exit.runner import EarlyExitRunner
 from deevisum.early_exit.training import (
+    ExitData,
     collect_exit_data,
     exit_outputs,
     exit_quality,
     fit_agreement,
     load_cached_data,
+    out_of_fold_answers,
     save_cached_data,
     train_exit_heads,
 )
@@ -270,6 +273,33 @@ def test_training_learns_and_resumes_identically(tmp_path, model) -> None:
     assert torch.equal(cached.final_logits, data.final_logits) and torch.equal(cached.states[2], data.states[2])
 
 
+def test_out_of_fold_answers_come_from_heads_that_never_saw_the_video(tmp_path, model) -> None:
+    runner = EarlyExitRunner(model, ANSWERS, make_heads())
+    data = collect_exit_data(runner, [(*make_batch(batch=8, seed=s), torch.softmax(torch.randn(8, 5), -1)) for s in range(2)])
+    videos = [f"v{r // 2}" for r in range(16)]  # 8 videos of 2 rows, dealt into folds by sorted name
+    params = ExitTrainParams(epochs=2, lr=1e-2, batch_size=8, head_dim=8, n_prototypes=2, cross_fit_folds=2)
+    config = make_heads().config
+    answers = out_of_fold_answers(config, data, videos, data, params, tmp_path / "cf", "fp")
+    assert [a.shape for a in answers] == [(16, 5)] * len(EXITS)
+    held = torch.tensor([r for r in range(16) if (r // 2) % 2 == 1])  # fold 1: v1, v3, v5, v7
+    kept = torch.tensor([r for r in range(16) if (r // 2) % 2 == 0])
+    torch.manual_seed(params.seed + 2)
+    fold1 = ExitHeads(config)
+    train_exit_heads(fold1, ExitData([x[kept] for x in data.states], data.final_logits[kept], data.targets[kept]), data,
+                     params, Checkpoint(tmp_path / "ref", "fp"))
+    with torch.no_grad():
+        assert all(torch.allclose(answers[i][held], fold1(i, data.states[i][held])[0]) for i in range(len(EXITS)))
+    again = out_of_fold_answers(config, data, videos, data, params, tmp_path / "cf", "fp")  # resumed: the same
+    assert all(torch.equal(a, b) for a, b in zip(answers, again))
+    heads = make_heads()
+    before = copy.deepcopy(heads.state_dict())
+    fit_agreement(heads, data, None, params, answers)
+    assert {k for k, v in heads.state_dict().items() if not torch.equal(v, before[k])} <= {
+        k for k in before if k.startswith("agreement.")}
+    with pytest.raises(ValueError, match="cannot fill 2 folds"):
+        out_of_fold_answers(config, data, ["v"] * 16, data, params, tmp_path / "one", "fp")
+
+
 def test_matches_team_scoring_on_left_padded_batches() -> None:
     """Same inputs as the scoring stage (left padding, explicit position_ids): same answer logits."""
     import numpy as np
@@ -486,3 +516,20 @@ def test_operating_threshold_is_fixed_on_the_validation_rows_only(tmp_path: Path
     assert thresholds_given([["c", "d"], ["e"]], p) == got
     manual = dataclasses.replace(p, ee=EEParams(threshold=0.93))
     assert thresholds_given([["a"], ["b"]], manual) == {r: sorted({*p.ee.sweep, 0.93}) for r in got}
+
+
+def test_video_unit_calibrates_on_the_videos_saved_with_the_heads(tmp_path: Path) -> None:
+    import deevisum.early_exit.report as report
+
+    conf, agree = synthetic(2000, "informative")
+    val = validation_outputs(conf, agree)
+    p = dataclasses.replace(Params(), ee=EEParams(calibration_unit="video"))
+    save_exit_heads(make_heads(), tmp_path / "uncoded", val)
+    with pytest.raises(InputError, match="re-run it"):
+        report.validation_calibration(tmp_path / "uncoded", p.ee.confidence, p)
+    codes = torch.arange(2000) // 20  # 100 videos of 20 rows
+    save_exit_heads(make_heads(), tmp_path / "coded", val | {VIDEO_CODES: codes})
+    cal = report.validation_calibration(tmp_path / "coded", p.ee.confidence, p)
+    assert cal == calibrate(conf.astype(np.float32), agree, p.ee.target_agreement, p.ee.delta, codes.numpy())
+    assert cal.unit == "video" and cal.n_videos == 100
+    assert report.validation_calibration(tmp_path / "coded", p.ee.confidence, Params()).unit == "row"

@@ -114,6 +114,50 @@ def test_early_exit_table_shows_the_operating_point_against_full_depth(ablation:
     assert "Threshold set by hand (`ee.threshold`)" in manual and "calibrated" not in manual
 
 
+def _ci(mean: float, lo: float, hi: float) -> dict:
+    return {"mean": mean, "ci95": [lo, hi], "n_videos": 20}
+
+
+def test_early_exit_is_shown_beside_its_baselines(ablation: dict) -> None:
+    rows = [{"method": m, "mean_layers": layers, "layer_bound": 6 / layers, "agreement_vs_full": _ci(agree, agree - 0.02, agree + 0.01),
+             "kendall_tau": _ci(0.1, 0.05, 0.15), "f1": _ci(0.4, 0.3, 0.5), "spearman_rho": _ci(0.1, 0.0, 0.2)}
+            for m, layers, agree in [("early_exit", 5.4, 0.96), ("static_2", 2, 0.8), ("random_mix", 5.4, 0.94),
+                                     ("patience_1", 5.0, 0.9), ("oracle", 4.1, 1.0)]]
+    paired = {"mean_diff": 0.02, "ci95": [0.01, 0.03], "p_value": 0.0004, "n_videos": 20, "holds": True}
+    text = results_table.render(ablation, {**EVAL, "baselines": rows, "ee_minus_random_mix": {
+        "mean_layers": 5.4, "random_draws": 3, "agreement_vs_full": paired,
+        "kendall_tau": {**paired, "mean_diff": -0.001, "ci95": [-0.01, 0.008], "p_value": 0.8, "holds": False}}})
+    assert "| static depth: every segment leaves after layer 2 | 2.00 | 3.00× | 80.0% [78.0%, 81.0%] | 0.100 [0.050, 0.150] |" in text
+    assert "| random exit at the same mean layers | 5.40 | 1.11× | 94.0%" in text and "| patience (PABEE), 1 repeated" in text
+    assert "| oracle (first exit that agrees) | 4.10 |" in text
+    assert ("random exit at the same 5.40 mean layers, paired over the 20 test videos: agreement +2.0 pp [+1.0 pp, +3.0 pp] (per-video shares), "
+            "p < 0.001 ✓; Kendall τ -0.001 [-0.010, 0.008], p = 0.800 ✗.") in text
+    assert "Does the confidence beat chance" not in results_table.render(ablation, EVAL)  # older metrics: no section
+
+
+def test_latency_section_comes_from_the_benchmark_results(ablation: dict, tmp_path: Path) -> None:
+    def setting(p50: float, speedup: float, bound: float) -> dict:
+        return {"latency_p50_s": p50, "latency_p95_s": 2 * p50, "segments_per_s": 1 / p50, "mean_layers": 6 / bound,
+                "layer_bound": bound, "speedup": {"median": speedup, "ci95": [speedup - 0.1, speedup + 0.1], "rounds": 10},
+                "speedup_over_bound": speedup / bound}
+    batches = {str(b): {"batch": b, "seq": 40, "vision_share_of_full": 0.15, "vision_share_of_measured": 0.2,
+                        "settings": {"full": setting(0.1 * b, 1.0, 1.0), "measured": setting(0.05 * b, 1.8, 2.0)}}
+               for b in (1, 16, 128)}
+    speed = {"demo": {"model": "demo student (6 layers)", "exit_layers": [2, 4], "exit_distribution": {"2": 0.75, "6": 0.25},
+                      "machine": {"cpu": "AMD EPYC", "cores": 2, "torch_threads": 2, "torch": "2.13.0"}, "repeats": 10,
+                      "when": "2026-12-02T04:00:00Z", "batches": batches}}
+    text = results_table.render(ablation, EVAL, speed)
+    assert "### Early-exit latency" in text and "AMD EPYC, 2 cores, 2 torch threads" in text and "75% at 2, 25% at 6" in text
+    rows = [ln for ln in text.splitlines() if ln.startswith("| 1") and "s |" in ln]
+    assert [r.split(" |")[0] for r in rows] == ["| 1", "| 16", "| 128"]  # batch sizes in numeric order
+    assert rows[0] == "| 1 | 0.1 / 0.2 s | 0.05 / 0.1 s | 10 → 20 | 1.80× [1.70, 1.90] | 2.00× | 0.90 | 15% | – |"
+    assert "### Early-exit latency" not in results_table.render(ablation, EVAL)  # no benchmark run: no section
+    (tmp_path / "eval.json").write_text(json.dumps(EVAL))
+    (tmp_path / "speed.json").write_text(json.dumps(speed))
+    assert results_table.main(["--ablation", str(tmp_path / "a"), "--eval", str(tmp_path / "eval.json"),
+                               "--speed", str(tmp_path / "speed.json")]) == 0
+
+
 def test_metrics_of_an_older_format_are_reported_not_fatal(ablation: dict, capsys: pytest.CaptureFixture) -> None:
     old = {k: v for k, v in EVAL.items() if k != "agreement_vs_full"}
     text = results_table.render(ablation, old)

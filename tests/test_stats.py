@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deevisum.evaluation.stats import paired_comparison
+from deevisum.evaluation.stats import cluster_ci, paired_comparison
 
 
 def pair(diffs: list[float]) -> tuple[dict[str, float], dict[str, float]]:
@@ -52,3 +52,12 @@ def test_monte_carlo_p_value_keeps_the_plus_one():
 def test_different_videos_are_named():
     with pytest.raises(ValueError, match=r"only in a \['v2'\], only in b \['x'\]"):
         paired_comparison({"v1": 1.0, "v2": 1.0}, {"v1": 0.0, "x": 0.0}, 10, 10, 0)
+
+
+def test_cluster_ci_pools_rows_and_resamples_videos() -> None:
+    agreeing, rows = {"a": 9.0, "b": 1.0, "c": 5.0}, {"a": 10.0, "b": 10.0, "c": 5.0}
+    out = cluster_ci(agreeing, rows, 2000, 0)
+    assert out["mean"] == 15 / 25 and out["n_videos"] == 3
+    assert 0.1 <= out["ci95"][0] < out["mean"] < out["ci95"][1] <= 1.0  # videos, not rows, are resampled: wide
+    assert cluster_ci({"a": 0.2, "b": 0.4}, None, 100, 0)["mean"] == pytest.approx(0.3)  # no counts: mean of the values
+    assert cluster_ci(agreeing, rows, 2000, 0) == out  # the same seed draws the same resamples

@@ -8,7 +8,10 @@ estimate whether the exit's answer is the one full depth would give (``CONFIDENC
 
 - ``gamma``: the paper's ``max_k cos(p_i, q_k)`` against learned prototypes ``q_k``, as (1 + cos) / 2;
 - ``max_prob``: the head's largest answer probability (the standard softmax confidence);
-- ``classifier``: a small learned agreement classifier on (p_i, answer distribution), as in CALM.
+- ``classifier``: a small learned agreement classifier, as in CALM, on the exit's hidden state (normalised,
+  without learned scale) and the head's answer distribution: features that mean the same for any
+  head trained on the same student, so it can be fitted on heads that never saw those rows
+  (cross-fitting, ``deevisum.early_exit.training``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ HEADS_WEIGHTS = "model.safetensors"
 HEADS_CONFIG = "config.json"
 VALIDATION = "validation.safetensors"
 """The heads' answers and confidences on the validation rows, saved with them for calibration."""
+VIDEO_CODES = "video_codes"
+"""Key, in the validation outputs, of each row's video (an index into the fold's sorted validation videos)."""
 
 
 @dataclass(frozen=True)
@@ -67,33 +72,30 @@ class ExitHeads(nn.Module):
         self.classifiers = nn.ModuleList(nn.Linear(config.head_dim, config.n_answers) for _ in config.exit_layers)
         self.prototypes = nn.Parameter(torch.randn(len(config.exit_layers), config.n_prototypes, config.head_dim))
         self.agreement = nn.ModuleList(
-            nn.Sequential(nn.Linear(config.head_dim + config.n_answers, 16), nn.GELU(), nn.Linear(16, 1))
+            nn.Sequential(nn.Linear(config.hidden_size + config.n_answers, 16), nn.GELU(), nn.Linear(16, 1))
             for _ in config.exit_layers
         )
 
     def forward(self, index: int, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Answer logits (B, n_answers) and the raw gamma = max_k cos(p_i, q_k) (B,) of exit ``index`` for hidden (B, D)."""
-        logits, gamma, _ = self._head(index, hidden)
-        return logits, gamma
-
-    def _head(self, index: int, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         p = self.encoders[index](hidden.to(self.prototypes.dtype))
         gamma = nn.functional.cosine_similarity(p[:, None, :], self.prototypes[index][None], dim=-1)
-        return self.classifiers[index](p), gamma.max(dim=1).values, p
+        return self.classifiers[index](p), gamma.max(dim=1).values
 
-    def agreement_logit(self, index: int, p: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """(B,) logit of "this exit agrees with full depth"; reads detached features, so training it
-        leaves the heads as they are."""
-        features = torch.cat([p.detach(), logits.detach().softmax(-1)], dim=-1)
+    def agreement_logit(self, index: int, hidden: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """(B,) logit of "this exit agrees with full depth" from the hidden state (B, D) and the answer
+        logits; reads detached features, so training it leaves the heads as they are."""
+        h = hidden.detach().to(self.prototypes.dtype)
+        features = torch.cat([nn.functional.layer_norm(h, h.shape[-1:]), logits.detach().softmax(-1)], dim=-1)
         return self.agreement[index](features).squeeze(-1)
 
     def confidences(self, index: int, hidden: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Answer logits and every measure of ``CONFIDENCES`` (each (B,), in [0, 1]) of exit ``index``."""
-        logits, gamma, p = self._head(index, hidden)
+        logits, gamma = self(index, hidden)
         return logits, {
             "gamma": (1 + gamma) / 2,
             "max_prob": logits.softmax(-1).max(-1).values,
-            "classifier": torch.sigmoid(self.agreement_logit(index, p, logits)),
+            "classifier": torch.sigmoid(self.agreement_logit(index, hidden, logits)),
         }
 
 

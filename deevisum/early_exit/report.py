@@ -8,6 +8,10 @@ row removal gives the same answers: ``max_abs_logit_diff_runner_vs_states`` chec
 timed setting). What it *costs* is wall time: full depth and each threshold are timed in the
 same process on the same batches (:mod:`deevisum.early_exit.timing`).
 
+Beside the operating point stand the exit rules that consult no confidence (static depth, a random
+mix at the same mean layers, patience) and the oracle exit (:mod:`deevisum.early_exit.baselines`),
+each with bootstrap CIs over test videos, and early exit - random mix paired over test videos.
+
 The operating threshold comes from the validation rows saved with each run's heads
 (:func:`deevisum.early_exit.calibration.calibrate`), or from ``ee.threshold`` when it is set.
 Test rows are never used to choose it.
@@ -15,7 +19,7 @@ Test rows are never used to choose it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,15 +32,17 @@ from deevisum.data.benchmarks import Benchmark
 from deevisum.data.examples import ProcessedData
 from deevisum.data.prompts import prompts_for
 from deevisum.data.splits import Run, runs
+from deevisum.early_exit.baselines import oracle_exit, patience_exit, random_mix, random_mix_agreement, static_exit
 from deevisum.early_exit.calibration import (
     NEVER,
     Calibration,
     agrees,
     auroc,
+    auroc_ci,
     calibrate,
     first_exit,
 )
-from deevisum.early_exit.heads import CONFIDENCES, load_exit_heads, load_validation
+from deevisum.early_exit.heads import CONFIDENCES, VALIDATION, VIDEO_CODES, load_exit_heads, load_validation
 from deevisum.early_exit.runner import EarlyExitRunner
 from deevisum.early_exit.timing import (
     FULL,
@@ -50,9 +56,9 @@ from deevisum.early_exit.timing import (
 from deevisum.evaluation.context import evaluation_shots
 from deevisum.evaluation.protocol import evaluate_scores
 from deevisum.evaluation.scores import scores_file
-from deevisum.evaluation.stats import paired_comparison
+from deevisum.evaluation.stats import cluster_ci, paired_comparison
 from deevisum.headlines import QUALITY
-from deevisum.io import BadInputReport
+from deevisum.io import BadInputReport, InputError
 from deevisum.models.scoring import answer_token_ids, expected_score
 from deevisum.models.vlm import load_vlm, model_modalities
 
@@ -76,12 +82,19 @@ class RunOutputs:
 
 
 def validation_calibration(exits_dir: str | Path, measure: str, p: Params) -> Calibration:
-    """The Learn-then-Test threshold of one run from its saved validation outputs."""
+    """The Learn-then-Test threshold of one run from its saved validation outputs (with ``ee.calibration_unit``
+    video, grouped by the video codes saved with them)."""
     val = load_validation(exits_dir)
     n_exits = sum(1 for k in val if k.startswith("logits_"))
     agree = np.stack([agrees(val[f"logits_{i}"], val["final_logits"], p.ee.score_tolerance).numpy() for i in range(n_exits)])
     conf = np.stack([val[f"{measure}_{i}"].numpy() for i in range(n_exits)])
-    return calibrate(conf, agree, p.ee.target_agreement, p.ee.delta)
+    videos = None
+    if p.ee.calibration_unit == "video":
+        if VIDEO_CODES not in val:
+            raise InputError(Path(exits_dir) / VALIDATION, "no video of each validation row, which ee.calibration_unit "
+                             "video needs (saved by train_exits since it was added: re-run it)")
+        videos = val[VIDEO_CODES].numpy()
+    return calibrate(conf, agree, p.ee.target_agreement, p.ee.delta, videos)
 
 
 def run_outputs(student_dir: Path, exits_dir: Path, data: ProcessedData, run: Run, calibration: Calibration,
@@ -113,13 +126,123 @@ def run_outputs(student_dir: Path, exits_dir: Path, data: ProcessedData, run: Ru
 
 def exited(o: RunOutputs, threshold: float, measure: str, depth: int, exit_layers: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Answers and layers run per row at ``threshold``, from the kept states (no model pass)."""
-    at = first_exit(o.confidence[measure], threshold)
+    return taken(o, first_exit(o.confidence[measure], threshold), depth, exit_layers)
+
+
+def taken(o: RunOutputs, at: np.ndarray, depth: int, exit_layers: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Answers and layers run per row when row r leaves at exit ``at[r]`` (-1: full depth)."""
     logits = o.full_logits.clone()
     rows = np.flatnonzero(at >= 0)
     logits[rows] = o.exit_logits[at[rows], rows]
     layers = torch.full((len(at),), depth, dtype=torch.long)
     layers[rows] = torch.as_tensor(np.asarray(exit_layers)[at[rows]], dtype=torch.long)
     return logits, layers
+
+
+PerVideo = Callable[[torch.Tensor], dict[str, dict[str, float]]]
+"""Logits of the pooled test rows -> each test video's quality (``QUALITY``)."""
+
+
+@dataclass
+class Composed:
+    """The pooled test rows under one exit rule: per-video quality and agreement, the layers run."""
+
+    quality: dict[str, dict[str, float]]
+    agreeing: dict[str, float]
+    """Rows per video whose answer agrees with full depth (averaged over draws for a random rule)."""
+    rows: dict[str, float]
+    mean_layers: float
+
+
+def compose(outputs: Sequence[RunOutputs], per_run: Sequence[np.ndarray], per_video: PerVideo, p: Params) -> Composed:
+    """Score the pooled test rows when run ``k``'s row ``r`` leaves at exit ``per_run[k][r]`` (-1: full depth)."""
+    depth, exit_layers = outputs[0].depth, outputs[0].exit_layers
+    parts = [taken(o, at, depth, exit_layers) for o, at in zip(outputs, per_run)]
+    logits, layers = torch.cat([x[0] for x in parts]), torch.cat([x[1] for x in parts])
+    agree = agrees(logits, torch.cat([o.full_logits for o in outputs]), p.ee.score_tolerance).numpy()
+    videos = np.array([e["video_id"] for o in outputs for e in o.examples])
+    names = sorted(set(videos))
+    return Composed(per_video(logits), {v: float(agree[videos == v].sum()) for v in names},
+                    {v: float((videos == v).sum()) for v in names}, float(layers.float().mean()))
+
+
+def _averaged(draws: Sequence[Composed]) -> Composed:
+    """Several draws of a random rule as one: per-video figures and layers averaged."""
+    first = draws[0]
+    return Composed({v: {m: float(np.mean([d.quality[v][m] for d in draws])) for m in QUALITY} for v in first.quality},
+                    {v: float(np.mean([d.agreeing[v] for d in draws])) for v in first.agreeing}, first.rows,
+                    float(np.mean([d.mean_layers for d in draws])))
+
+
+def baseline_comparison(outputs: Sequence[RunOutputs], point: Composed, per_video: PerVideo,
+                        p: Params) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(one row per exit rule -- the operating point, static depth at each exit, a random mix at the operating
+    point's mean layers, PABEE at each patience, the oracle -- with 95% bootstrap CIs over test videos;
+    early exit - random mix at equal mean layers, paired over test videos, for agreement and Kendall tau)."""
+    depth, exit_layers = outputs[0].depth, outputs[0].exit_layers
+    e = p.evaluate
+    agree = [np.stack([agrees(o.exit_logits[i], o.full_logits, p.ee.score_tolerance).numpy()
+                       for i in range(len(exit_layers))]) for o in outputs]
+    rng = np.random.default_rng(e.seed)
+    rules: dict[str, Composed] = {"early_exit": point}
+    for i, layer in enumerate(exit_layers):
+        rules[f"static_{layer}"] = compose(outputs, [static_exit(len(o.examples), i) for o in outputs], per_video, p)
+    rules["random_mix"] = random = _averaged([
+        compose(outputs, [random_mix(point.mean_layers, exit_layers, depth, len(o.examples), rng) for o in outputs],
+                per_video, p) for _ in range(e.random_trials)])
+    for patience in range(1, len(exit_layers)):
+        rules[f"patience_{patience}"] = compose(outputs, [patience_exit(o.exit_logits, patience) for o in outputs],
+                                                per_video, p)
+    rules["oracle"] = compose(outputs, [oracle_exit(a) for a in agree], per_video, p)
+
+    def row(name: str, c: Composed) -> dict[str, Any]:
+        return {"method": name, "mean_layers": c.mean_layers, "layer_bound": depth / c.mean_layers,
+                "agreement_vs_full": cluster_ci(c.agreeing, c.rows, e.n_bootstrap, e.seed),
+                **{m: cluster_ci({v: q[m] for v, q in c.quality.items()}, None, e.n_bootstrap, e.seed) for m in QUALITY}}
+
+    def share(c: Composed) -> dict[str, float]:
+        return {v: c.agreeing[v] / c.rows[v] for v in c.rows}
+
+    versus = {"mean_layers": point.mean_layers, "random_draws": e.random_trials,
+              "agreement_vs_full": paired_comparison(share(point), share(random), e.n_bootstrap, e.n_permutations, e.seed),
+              "kendall_tau": paired_comparison({v: q["kendall_tau"] for v, q in point.quality.items()},
+                                               {v: q["kendall_tau"] for v, q in random.quality.items()},
+                                               e.n_bootstrap, e.n_permutations, e.seed)}
+    return [row(name, c) for name, c in rules.items()], versus
+
+
+def sweep_rows(sweep: Sequence[dict[str, Any]], baselines: Sequence[dict[str, Any]], outputs: Sequence[RunOutputs],
+               p: Params) -> list[dict[str, Any]]:
+    """The quality-vs-cost curve as one table (``plots/ee_sweep.csv``): the threshold sweep (with the expected
+    agreement of a random mix at each point's mean layers) then each baseline rule, blank where undefined."""
+    depth, exit_layers = outputs[0].depth, outputs[0].exit_layers
+    by_exit = [float(np.mean(np.concatenate([agrees(o.exit_logits[i], o.full_logits, p.ee.score_tolerance).numpy()
+                                             for o in outputs]))) for i in range(len(exit_layers))]
+    rows = [{"method": "early_exit", **r,
+             "random_mix_agreement": random_mix_agreement(r["mean_layers"], exit_layers, depth, by_exit)} for r in sweep]
+    for b in baselines:
+        if b["method"] != "early_exit":
+            rows.append({"method": b["method"], "mean_layers": b["mean_layers"], "layer_bound": b["layer_bound"],
+                         "agreement_vs_full": b["agreement_vs_full"]["mean"], **{m: b[m]["mean"] for m in QUALITY}})
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    return [{k: r.get(k) for k in columns} for r in rows]
+
+
+def auroc_by_run(outputs: Sequence[RunOutputs], thresholds: Sequence[float], p: Params) -> dict[str, dict[str, dict]]:
+    """Per run, exit layer and confidence measure: the AUROC for agreement with full depth on the test rows that
+    reach that exit at the run's operating threshold (:func:`calibration.auroc_ci`). Each run has its own
+    classifier, so runs are not pooled."""
+    out: dict[str, dict[str, dict]] = {}
+    for o, t in zip(outputs, thresholds):
+        at = first_exit(o.confidence[p.ee.confidence], t)
+        videos = np.array([e["video_id"] for e in o.examples])
+        out[o.run.name] = {}
+        for i, layer in enumerate(o.exit_layers):
+            reach = (at < 0) | (at >= i)
+            agree = agrees(o.exit_logits[i], o.full_logits, p.ee.score_tolerance).numpy()[reach]
+            out[o.run.name][str(layer)] = {m: auroc_ci(o.confidence[m][i][reach], agree, videos[reach],
+                                                       p.evaluate.n_bootstrap, p.evaluate.seed) for m in CONFIDENCES}
+    return out
 
 
 def _finite(x: float) -> float | None:
@@ -196,6 +319,9 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
     sweep = [setting(t)[0] for t in sorted(set(p.ee.sweep))]
     per_run = [p.ee.threshold if manual else o.calibration.threshold for o in outputs]
     point, layers = setting(per_run[0] if len(set(per_run)) == 1 else float("nan"), per_run)
+    baselines, versus_random = baseline_comparison(
+        outputs, compose(outputs, [first_exit(o.confidence[p.ee.confidence], t) for o, t in zip(outputs, per_run)],
+                         per_video, p), per_video, p)
     scoring = TimedPass.concat([o.timed[SCORING] for o in outputs])
     agree_by_exit = [np.concatenate([agrees(o.exit_logits[i], o.full_logits, p.ee.score_tolerance).numpy() for o in outputs])
                      for i in range(len(exit_layers))]
@@ -209,6 +335,7 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
         "confidence": p.ee.confidence,
         "target_agreement": p.ee.target_agreement,
         "delta": p.ee.delta,
+        "calibration_unit": p.ee.calibration_unit,
         "score_tolerance": p.ee.score_tolerance,
         "calibration": {o.run.name: o.calibration.to_dict() for o in outputs},
         "f1_drop": full["f1"] - point["f1"],
@@ -217,7 +344,10 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
         "confidence_auroc": aurocs[p.ee.confidence],
         "confidence_auroc_by_measure": aurocs,
         "disagreeing_rows_by_exit": {str(layer): int((~a).sum()) for layer, a in zip(exit_layers, agree_by_exit)},
+        "confidence_auroc_by_run": auroc_by_run(outputs, per_run, p),
         "later_layers": later_layers,
+        "ee_minus_random_mix": versus_random,
+        "baselines": baselines,
         "full_depth": {**full, "seconds_per_segment": full_pass.seconds_per_segment,
                        "max_abs_logit_diff_vs_scoring": float((full_pass.logits - scoring.logits).abs().max())},
         "depth": depth,
@@ -229,4 +359,4 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
         "torch_threads": torch.get_num_threads(),
         "bad_input": bad.to_dict(),
     }
-    return metrics, sweep, exit_histogram(layers, depth)
+    return metrics, sweep_rows(sweep, baselines, outputs, p), exit_histogram(layers, depth)

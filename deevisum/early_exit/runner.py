@@ -178,24 +178,29 @@ class EarlyExitRunner:
         answer_pos: torch.Tensor | int = ANSWER_POSITION,
         thresholds: Sequence[float] | None = None,
         measure: str = "gamma",
+        leave_at: torch.Tensor | None = None,
     ) -> ExitResult:
         """Score a batch. ``thresholds`` None runs full depth without evaluating heads; otherwise one
         per exit layer: a row leaves at the first exit whose ``measure`` reaches that exit's
-        threshold (``math.inf``: never there), and computes no further layer."""
+        threshold (``math.inf``: never there), and computes no further layer.
+
+        ``leave_at`` (B,) replaces the thresholds by a given exit per row (the layer count it leaves
+        after; the depth: never): the heads still run at every exit a row reaches, so replaying a
+        measured exit distribution costs what the thresholds that produced it cost."""
         batch = len(inputs["input_ids"])
         out_logits = torch.empty(batch, len(self.answer_ids))
         conf_out = torch.full((batch,), float("nan"))
-        heads = self.heads if thresholds is not None else None
-        if heads is not None and len(thresholds) != len(heads.config.exit_layers):
+        heads = self.heads if thresholds is not None or leave_at is not None else None
+        if heads is not None and leave_at is None and len(thresholds) != len(heads.config.exit_layers):
             raise ValueError(f"{len(thresholds)} thresholds for exits after layers {heads.config.exit_layers}")
         index = {n: k for k, n in enumerate(heads.config.exit_layers)} if heads is not None else {}
 
         def at_exit(n: int, h: torch.Tensor, rows: torch.Tensor) -> torch.Tensor | None:
-            if heads is None or thresholds[index[n]] == math.inf:
+            if heads is None or (leave_at is None and thresholds[index[n]] == math.inf):
                 return None
             logits, confidences = heads.confidences(index[n], h)
             conf = confidences[measure].float().cpu()
-            leave = conf >= thresholds[index[n]]
+            leave = leave_at[rows].eq(n) if leave_at is not None else conf >= thresholds[index[n]]
             out_logits[rows[leave]] = logits[leave.to(logits.device)].float().cpu()
             conf_out[rows[leave]] = conf[leave]
             return leave

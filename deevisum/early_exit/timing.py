@@ -102,6 +102,16 @@ def exit_histogram(layers: torch.Tensor, depth: int) -> list[dict[str, float]]:
     return [{"layers": k, "count": int(counts[k]), "fraction": float(counts[k] / n)} for k in range(1, depth + 1)]
 
 
+def ratio_ci(full_times: Sequence[float], ee_times: Sequence[float], n_bootstrap: int = 2000,
+             seed: int = 0) -> dict[str, Any]:
+    """Median over rounds of the paired ratio full / early exit, with its 95% percentile-bootstrap CI over
+    rounds (rounds are the unit: each holds one pass of every setting, under the same load)."""
+    ratios = np.asarray(full_times, np.float64) / np.asarray(ee_times, np.float64)
+    boot = np.median(ratios[np.random.default_rng(seed).integers(0, len(ratios), (n_bootstrap, len(ratios)))], axis=1)
+    return {"median": float(np.median(ratios)), "ci95": [float(x) for x in np.percentile(boot, [2.5, 97.5])],
+            "rounds": len(ratios)}
+
+
 def speed_summary(ee: TimedPass, full: TimedPass) -> dict[str, float]:
     """What it cost in wall time (differs run to run): speedup over full depth, seconds per segment."""
     return {

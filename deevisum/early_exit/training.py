@@ -10,7 +10,11 @@ with the same answer targets the student was trained on (the annotators' distrib
 The last term regresses gamma_i = cos(p_i, q) onto how close the head's answer distribution is
 to the one full depth gives (1: identical, -1: disjoint) on the training states. Then each
 exit's agreement classifier is fitted (binary cross-entropy, heads fixed) to whether the exit's
-answer agrees with full depth (``calibration.agrees``) on the training states.
+answer agrees with full depth (``calibration.agrees``). On the rows the heads were trained on
+they agree far more often than on new rows (with a small student, nearly always), so with
+``ee.train.cross_fit_folds`` K > 1 the labels and answers come from K heads each trained with
+one K-th of the training videos held out, applied to those held-out videos (cross-fitting):
+the classifier learns what disagreement looks like on rows a head has not seen.
 
 The validation states are never trained on: the heads' answers and every confidence on them are
 saved next to the heads (``VALIDATION``), the held-out rows the evaluate stage calibrates on.
@@ -51,6 +55,7 @@ from deevisum.distill.losses import kd_term
 from deevisum.early_exit.calibration import agrees, auroc
 from deevisum.early_exit.heads import (
     CONFIDENCES,
+    VIDEO_CODES,
     ExitConfig,
     ExitHeads,
     save_exit_heads,
@@ -157,19 +162,49 @@ def exit_quality(heads: ExitHeads, data: ExitData, tolerance: float | None) -> d
     return out
 
 
-def fit_agreement(heads: ExitHeads, data: ExitData, tolerance: float | None, params: ExitTrainParams) -> None:
-    """Fit each exit's agreement classifier (full batch, the heads fixed) on ``data``."""
+def fit_agreement(heads: ExitHeads, data: ExitData, tolerance: float | None, params: ExitTrainParams,
+                  answers: Sequence[torch.Tensor] | None = None) -> None:
+    """Fit each exit's agreement classifier (full batch, the heads fixed) on ``data``: to the heads' own
+    answers, or to ``answers`` (per exit (N, n_answers) logits, e.g. :func:`out_of_fold_answers`)."""
     torch.manual_seed(params.seed)
     opt = torch.optim.Adam(heads.agreement.parameters(), lr=params.lr)
     with torch.no_grad():
-        heads_out = [heads._head(i, h) for i, h in enumerate(data.states)]
-        labels = [agrees(logits, data.final_logits, tolerance).float() for logits, _, _ in heads_out]
+        if answers is None:
+            answers = [heads(i, h)[0] for i, h in enumerate(data.states)]
+        labels = [agrees(logits, data.final_logits, tolerance).float() for logits in answers]
     for _ in range(AGREEMENT_STEPS):
-        loss = sum(nn.functional.binary_cross_entropy_with_logits(heads.agreement_logit(i, p, logits), y)
-                   for i, ((logits, _, p), y) in enumerate(zip(heads_out, labels)))
+        loss = sum(nn.functional.binary_cross_entropy_with_logits(heads.agreement_logit(i, h, logits), y)
+                   for i, (h, logits, y) in enumerate(zip(data.states, answers, labels)))
         opt.zero_grad()
         loss.backward()
         opt.step()
+
+
+def out_of_fold_answers(config: ExitConfig, train: ExitData, videos: Sequence[str], val: ExitData,
+                        params: ExitTrainParams, checkpoint: Path, base_fingerprint: str, direction: str = "forward",
+                        tolerance: float | None = None) -> list[torch.Tensor]:
+    """Per exit, (N, n_answers) answer logits of every training row from heads trained without its video's fold:
+    the training videos (sorted) are dealt into ``params.cross_fit_folds`` folds; each fold's heads train (resumable,
+    ``checkpoint/crossfit<j>``) on the other folds."""
+    names = sorted(set(videos))
+    fold_of = {v: k % params.cross_fit_folds for k, v in enumerate(names)}
+    folds = np.array([fold_of[v] for v in videos])
+    out = [torch.empty_like(train.final_logits) for _ in config.exit_layers]
+    for j in range(params.cross_fit_folds):
+        held, kept = (torch.as_tensor(np.flatnonzero(m)) for m in (folds == j, folds != j))
+        if len(held) == 0 or len(kept) == 0:
+            raise ValueError(f"cross-fitting: {len(names)} training videos cannot fill {params.cross_fit_folds} folds")
+        torch.manual_seed(params.seed + 1 + j)
+        heads = ExitHeads(config)
+        subset = ExitData([x[kept] for x in train.states], train.final_logits[kept], train.targets[kept])
+        train_exit_heads(heads, subset, val, params,
+                         Checkpoint(checkpoint / f"crossfit{j}", fingerprint({"base": base_fingerprint, "fold": j,
+                                                                              "folds": params.cross_fit_folds})),
+                         direction, tolerance)
+        with torch.no_grad():
+            for i, h in enumerate(train.states):
+                out[i][held] = heads(i, h[held])[0]
+    return out
 
 
 def save_cached_data(checkpoint: str | Path, fingerprint: str, splits: Mapping[str, ExitData]) -> None:
@@ -242,7 +277,7 @@ def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, t
     once, train the heads, fit the agreement classifiers.
 
     Prompts and targets are exactly the student's training ones. Returns the heads (on the CPU),
-    the curves and the heads' outputs on the validation rows (:func:`exit_outputs`).
+    the curves and the heads' outputs on the validation rows (:func:`exit_outputs`, plus each row's video).
     """
     seed_everything(ee.train.seed)
     model, processor = load_vlm(student_dir)
@@ -271,9 +306,15 @@ def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, t
            "kl_direction": kl_direction, "score_tolerance": ee.score_tolerance}
     history = train_exit_heads(heads, cached["train"], cached["val"], ee.train, Checkpoint(checkpoint_dir, fingerprint(run)),
                                kl_direction, ee.score_tolerance)
-    fit_agreement(heads, cached["train"], ee.score_tolerance, ee.train)
+    answers = None
+    if ee.train.cross_fit_folds > 1:
+        answers = out_of_fold_answers(config, cached["train"], [e["video_id"] for e in data.examples("train")],
+                                      cached["val"], ee.train, Path(checkpoint_dir), fingerprint(run), kl_direction,
+                                      ee.score_tolerance)
+    fit_agreement(heads, cached["train"], ee.score_tolerance, ee.train, answers)
     history[-1] |= {f"val_{k}": v for k, v in exit_quality(heads, cached["val"], ee.score_tolerance).items() if "auroc" in k}
-    return heads.eval(), history, exit_outputs(heads, cached["val"])
+    val_videos = np.unique([e["video_id"] for e in data.examples("val")], return_inverse=True)[1]
+    return heads.eval(), history, exit_outputs(heads, cached["val"]) | {VIDEO_CODES: torch.as_tensor(val_videos, dtype=torch.long)}
 
 
 def fit_exit_runs(students: str | Path, data: ProcessedData, ee: EEParams, seeds: list[int], template: str,

@@ -96,3 +96,17 @@ def paired_comparison(a: Mapping[str, float], b: Mapping[str, float], n_bootstra
         signs = rng.choice([-1.0, 1.0], size=(n_permutations, n))
         p = float((1 + np.sum(np.abs(signs @ diff) >= observed - tolerance)) / (n_permutations + 1))
     return {"mean_diff": float(diff.mean()), "ci95": [float(lo), float(hi)], "p_value": p, "n_videos": n, "holds": bool(lo > 0)}
+
+
+def cluster_ci(totals: Mapping[str, float], counts: Mapping[str, float] | None, n_bootstrap: int, seed: int) -> dict:
+    """A ratio over videos, sum of ``totals`` / sum of ``counts`` (``counts`` None: the mean of the per-video
+    values), with its 95% percentile-bootstrap CI over videos: rows of one video are correlated, so the
+    video is the unit resampled. The same seed and videos draw the same resamples (paired intervals)."""
+    if not totals:
+        raise ValueError("a confidence interval over no videos")
+    vids = sorted(totals)
+    num = np.array([totals[v] for v in vids], dtype=np.float64)
+    den = np.ones_like(num) if counts is None else np.array([counts[v] for v in vids], dtype=np.float64)
+    idx = np.random.default_rng(seed).integers(0, len(vids), size=(max(1, n_bootstrap), len(vids)))
+    lo, hi = np.percentile(num[idx].sum(axis=1) / den[idx].sum(axis=1), [2.5, 97.5])
+    return {"mean": float(num.sum() / den.sum()), "ci95": [float(lo), float(hi)], "n_videos": len(vids)}
