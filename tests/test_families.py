@@ -7,9 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tiny_vlm import tiny_model, tiny_source
+from tiny_vlm import tiny_model, tiny_source, tiny_train
 
+from deevisum.checkpointing import Checkpoint
 from deevisum.config import ModelParams
+from deevisum.distill.trainer import ExampleSet, KDConfig, train_vlm
 from deevisum.early_exit.heads import ExitConfig, ExitHeads
 from deevisum.early_exit.runner import EarlyExitRunner
 from deevisum.models.families import FAMILIES, family_of_config, family_of_processor
@@ -108,3 +110,20 @@ def test_save_and_load_keep_the_family_and_the_scores(tiny, tmp_path) -> None:
     assert type(loaded) is type(model) and type(loaded_processor) is type(processor)
     np.testing.assert_allclose(score_examples(loaded, loaded_processor, prompts, images, N),
                                score_examples(model, processor, prompts, images, N), atol=1e-5)
+
+
+def test_training_learns_the_answer(tiny, tokenizer_dir, tmp_path) -> None:
+    """The trainer's CE at the answer position falls epoch after epoch for either family (the label is a word of
+    the prompt)."""
+    model, _, _, _ = tiny
+    family = family_of_config(model.config)
+    fresh, processor = build_tiny(tiny_model(num_layers=4), tokenizer_dir, 32, seed=0, family=family)
+    rng = np.random.default_rng(2)
+    cue = rng.integers(0, 2, 48)
+    prompts = [f"score importance audio {'loud' if c else 'quiet'} title match" for c in cue]
+    targets = np.eye(5, dtype=np.float32)[np.where(cue == 1, 4, 0)]
+    images = rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8)
+    train, val = ExampleSet(prompts[:40], images[:40], targets[:40]), ExampleSet(prompts[40:], images[40:], targets[40:])
+    _, history = train_vlm(fresh, processor, train, val, tiny_train(epochs=3), KDConfig(), Checkpoint(tmp_path / "c", "fp"), 0)
+    ces = [row["val_ce"] for row in history]
+    assert ces == sorted(ces, reverse=True) and ces[-1] < ces[0] - 1

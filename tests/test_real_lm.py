@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from deevisum.config import ModelParams
+from deevisum.distill.trainer import KDConfig, batch_losses
 from deevisum.early_exit.runner import EarlyExitRunner
 from deevisum.models.scoring import ANSWER_POSITION, answer_logits, answer_token_ids, build_batch
 from deevisum.models.vlm import build_vlm, load_vlm
@@ -104,12 +105,21 @@ def test_early_exit_runner_without_exit_equals_the_forward(loaded) -> None:
     assert result.layers.tolist() == [18, 18]
 
 
-def test_lora_touches_only_the_language_model(real_lm: Path) -> None:
+def test_lora_touches_only_the_language_model_and_gets_the_gradient(real_lm: Path, loaded) -> None:
+    """LoRA (the pipeline's regex) adapts the decoder's projections only; the trainer's loss on the real
+    decoder sends gradient to the adapters and to nothing else."""
+    _, processor, batch = loaded
     model, _ = build_vlm(ModelParams(source=str(real_lm), lora_r=4), None, "", 32, 0)
     adapted = {n.rsplit(".lora_A", 1)[0] for n, _ in model.named_parameters() if ".lora_A" in n}
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert len(adapted) == 18 * 7 and all(".language_model." in n for n in adapted)
     assert trainable and all(".lora_" in n for n in trainable)
+    targets = torch.eye(5)[[0, 4]]
+    ce, _ = batch_losses(model.train(), batch | {"answer_targets": targets}, answer_token_ids(processor.tokenizer), KDConfig())
+    ce.mean().backward()
+    with_grad = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert {n for n in with_grad if ".lora_B" in n} == {n for n in trainable if ".lora_B" in n}  # lora_A: after B moves
+    assert with_grad <= trainable and torch.isfinite(ce).all()
 
 
 def test_4bit_load_on_this_cpu(real_lm: Path, loaded) -> None:
