@@ -111,14 +111,6 @@ GEMMA3_IMAGE_TOKENS = {"boi_token": "<start_of_image>", "eoi_token": "<end_of_im
 """Gemma 3's image markers, named as its processor reads them from the tokenizer (every Gemma 3 vocabulary has them)."""
 
 
-def with_gemma3_markers(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
-    """``tokenizer`` with Gemma 3's image markers added where missing and named (a toy tokenizer for a tiny Gemma 3)."""
-    tokenizer.add_special_tokens({"additional_special_tokens": list(GEMMA3_IMAGE_TOKENS.values())},
-                                 replace_extra_special_tokens=False)
-    tokenizer._set_model_specific_special_tokens(GEMMA3_IMAGE_TOKENS)
-    return tokenizer
-
-
 def make_gemma3_processor(tokenizer: PreTrainedTokenizerBase, image_size: int, image_tokens: int) -> Gemma3Processor:
     """A Gemma 3 processor: SigLIP preprocessing at ``image_size``, ``image_tokens`` soft tokens per image."""
     image_processor = Gemma3ImageProcessorPil(size={"height": image_size, "width": image_size})
@@ -246,12 +238,13 @@ def apply_lora(model: torch.nn.Module, mp: ModelParams):
 def build_tiny(arch: ArchParams, tokenizer_dir: str | Path, image_size: int, seed: int, family: Family = PALIGEMMA):
     """``arch`` with random weights under ``seed`` (same seed -> same weights) in ``family``'s architecture,
     and its processor."""
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    if family is GEMMA3:
-        tokenizer = with_gemma3_markers(tokenizer)
+    if family is GEMMA3:  # Gemma 3's image markers, added to the toy vocabulary and named for its processor
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), extra_special_tokens=GEMMA3_IMAGE_TOKENS)
+        tokenizer.add_tokens(list(GEMMA3_IMAGE_TOKENS.values()), special_tokens=True)
         processor = make_gemma3_processor(tokenizer, image_size, (image_size // arch.patch_size) ** 2)
         config = tiny_gemma3_config(arch, tokenizer, image_size)
     else:
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
         processor = make_processor(tokenizer, image_size, arch.patch_size)
         config = tiny_config(arch, tokenizer, image_size)
     torch.manual_seed(seed)
