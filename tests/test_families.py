@@ -81,7 +81,8 @@ def test_early_exit_runner_at_full_depth_equals_the_forward_and_rows_leave(tiny)
     ids = answer_token_ids(processor.tokenizer)
     batch = build_batch(processor, prompts, images)
     torch.manual_seed(0)
-    heads = ExitHeads(ExitConfig(hidden_size=model.config.get_text_config().hidden_size, exit_layers=[1, 2], n_answers=5)).eval()
+    width = model.config.get_text_config().hidden_size
+    heads = ExitHeads(ExitConfig(hidden_size=width, exit_layers=[1, 2], n_answers=5)).eval()
     runner = EarlyExitRunner(model, ids, heads)
     with torch.no_grad():
         reference = answer_logits(model, batch, ids)
@@ -124,6 +125,7 @@ def test_training_learns_the_answer(tiny, tokenizer_dir, tmp_path) -> None:
     targets = np.eye(5, dtype=np.float32)[np.where(cue == 1, 4, 0)]
     images = rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8)
     train, val = ExampleSet(prompts[:40], images[:40], targets[:40]), ExampleSet(prompts[40:], images[40:], targets[40:])
-    _, history = train_vlm(fresh, processor, train, val, tiny_train(epochs=3), KDConfig(), Checkpoint(tmp_path / "c", "fp"), 0)
+    _, history = train_vlm(fresh, processor, train, val, tiny_train(epochs=3), KDConfig(),
+                           Checkpoint(tmp_path / "c", "fp"), 0)
     ces = [row["val_ce"] for row in history]
     assert ces == sorted(ces, reverse=True) and ces[-1] < ces[0] - 1

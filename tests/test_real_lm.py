@@ -119,7 +119,8 @@ def test_lora_touches_only_the_language_model_and_gets_the_gradient(real_lm: Pat
     assert len(adapted) == 18 * 7 and all(".language_model." in n for n in adapted)
     assert trainable and all(".lora_" in n for n in trainable)
     targets = torch.eye(5)[[0, 4]]
-    ce, _ = batch_losses(model.train(), batch | {"answer_targets": targets}, answer_token_ids(processor.tokenizer), KDConfig())
+    ids = answer_token_ids(processor.tokenizer)
+    ce, _ = batch_losses(model.train(), batch | {"answer_targets": targets}, ids, KDConfig())
     ce.mean().backward()
     with_grad = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
     assert {n for n in with_grad if ".lora_B" in n} == {n for n in trainable if ".lora_B" in n}  # lora_A: after B moves

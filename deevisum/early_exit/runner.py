@@ -93,7 +93,8 @@ class EarlyExitRunner:
         text_config = model.config.get_text_config()
         self.depth = len(self.lm.layers)
         self.layer_types = getattr(text_config, "layer_types", None)
-        self.softcap = getattr(text_config, "final_logit_softcapping", None) if family_of_config(model.config).softcaps_logits else None
+        caps = family_of_config(model.config).softcaps_logits
+        self.softcap = getattr(text_config, "final_logit_softcapping", None) if caps else None
         self.answer_ids = torch.tensor(answer_token_ids, dtype=torch.long)
         self.heads = heads
         if heads is not None:

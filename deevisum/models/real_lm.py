@@ -72,7 +72,8 @@ def build_gemma3_vlm(gguf: Path, image_size: int, patch_size: int, image_tokens:
     decoder = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     # the decoder's config names the GGUF's quantisation (its weights are float now) and temporary folder
     loaded = decoder.config.to_dict()
-    text_config = Gemma3TextConfig.from_dict({k: v for k, v in loaded.items() if k not in ("quantization_config", "_name_or_path")})
+    text_config = Gemma3TextConfig.from_dict({k: v for k, v in loaded.items()
+                                              if k not in ("quantization_config", "_name_or_path")})
     vision = siglip_config(vision_hidden_size, vision_layers, image_size, patch_size)
     config = gemma3_config(text_config, tokenizer, vision, image_tokens)
     torch.manual_seed(seed)

@@ -3,8 +3,8 @@
 One code path for the offline default and the paper's setup: a role's ``source`` is an HF id or a
 local directory loaded with ``from_pretrained`` (optionally 4-bit NF4 with bitsandbytes, the QLoRA
 setting) of either family of :mod:`deevisum.models.families` (PaliGemma2 or Gemma 3); the demo's are
-the pretrain stage's checkpoints of tiny PaliGemma2 (SigLIP + Gemma2) architectures built from config (:func:`build_tiny`, with a tokenizer trained on the pretraining
-prompts). ``tiny`` starts a role from its architecture's random weights instead.
+the pretrain stage's checkpoints of tiny PaliGemma2 (SigLIP + Gemma2) architectures built from config
+(:func:`build_tiny`, with a tokenizer trained on the pretraining prompts). ``tiny`` starts a role from its architecture's random weights instead.
 The HF token, when a gated checkpoint needs one, is read by huggingface_hub from ``HF_TOKEN``.
 
 A saved model directory (``models/<name>/``) holds ``model.safetensors`` + ``config.json`` +

@@ -175,7 +175,8 @@ def role_config(role: str, p: Params) -> PretrainedConfig:
             source = json.loads((path / BASE_FILE).read_text(encoding="utf-8"))["source"]
             continue
         raise ValueError(f"models.{role}.source = {source!r}: not 'tiny', a PaliGemma2 or Gemma 3 HF id "
-                         "(google/paligemma2-{3b,10b,28b}-pt-224, google/gemma-3-{4b,12b,27b}-pt) or a directory with config.json")
+                         "(google/paligemma2-{3b,10b,28b}-pt-224, google/gemma-3-{4b,12b,27b}-pt) "
+                         "or a directory with config.json")
 
 
 def meta_model(config: PretrainedConfig) -> PreTrainedModel:
