@@ -4,6 +4,7 @@
 # mentor and 3B student with LoRA, 224 px frames, exits after layers 4/8/12, whisper small.en.
 #
 #   HF_TOKEN=hf_... scripts/paper_setup.sh /data/tvsum      then: dvc repro   (or dvc exp run ...)
+#   PRESET=presets/gemma3.yaml HF_TOKEN=hf_... scripts/paper_setup.sh /data/tvsum   (the Gemma 3 twin)
 #
 # Weights: the gated google/paligemma2-{28b,10b,3b}-pt-224 checkpoints. Accept their license on
 # huggingface.co, then export HF_TOKEN: transformers downloads them on first use into the Hugging Face
@@ -15,14 +16,14 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 TVSUM=${1:?usage: scripts/paper_setup.sh /path/to/tvsum   (TVSum in its release layout: video/, data/*.tsv)}
-PRESET=presets/paper.yaml
+PRESET=${PRESET:-presets/paper.yaml}   # PRESET=presets/gemma3.yaml: the Gemma 3 27B/12B/4B twin
 
 if [ ! -f "$TVSUM/data/ydata-tvsum50-anno.tsv" ] || [ ! -d "$TVSUM/video" ]; then
   echo "paper_setup: $TVSUM is not TVSum in its release layout (needs video/ and data/ydata-tvsum50-anno.tsv)" >&2
   exit 1
 fi
 if [ -z "${HF_TOKEN:-}" ] && [ "${HF_HUB_OFFLINE:-0}" != 1 ]; then
-  echo "paper_setup: set HF_TOKEN (a Hugging Face token whose account accepted the PaliGemma2 license)," >&2
+  echo "paper_setup: set HF_TOKEN (a Hugging Face token whose account accepted the checkpoints' license)," >&2
   echo "             or HF_HUB_OFFLINE=1 when the checkpoints are already in the Hugging Face cache" >&2
   exit 1
 fi

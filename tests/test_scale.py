@@ -1,4 +1,5 @@
-"""The paper's scale: real PaliGemma2 architectures, the memory plan and its formula, the paper preset."""
+"""The paper's scale: real PaliGemma2 and Gemma 3 architectures, the memory plan and its formula, the paper
+preset and its Gemma 3 twin."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from deevisum.config import ROLES, ModelParams, load_params
 from deevisum.models.vlm import apply_lora
 from deevisum.scale.architectures import (
     GEMMA2,
-    Gemma2Size,
+    GEMMA3,
+    DecoderSize,
     VocabIds,
     count_params,
+    gemma3_vlm_config,
     meta_model,
     paligemma2_config,
     role_config,
@@ -28,6 +31,7 @@ from deevisum.scale.plan import GIB, Arch, make_plan, prompt_tokens, saved_per_t
 
 REPO = Path(__file__).resolve().parents[1]
 PRESET = REPO / "presets" / "paper.yaml"
+GEMMA3_PRESET = REPO / "presets" / "gemma3.yaml"
 TINY_VISION = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2, patch_size=8)
 
 
@@ -42,6 +46,15 @@ def test_paligemma2_sizes_count_exactly_on_meta(size: str, params: int) -> None:
     assert count.vision == 412_442_352  # SigLIP So400m without its pooling head
     assert 0 < count.lora < 0.01 * count.total  # LoRA on the language model only
     assert count.quantized < count.total - 257216 * config.text_config.hidden_size  # tied embeddings stay unquantized
+
+
+@pytest.mark.parametrize("size, billions", [("4b", 4.30), ("12b", 12.19), ("27b", 27.43)])
+def test_gemma3_sizes_count_on_meta(size: str, billions: float) -> None:
+    config = gemma3_vlm_config(GEMMA3[size])
+    count = count_params(meta_model(config), lora_r=16)
+    assert abs(count.total / 1e9 - billions) < 0.01  # the published Gemma 3 sizes (vision tower included)
+    assert config.mm_tokens_per_image == 256 and config.text_config.vocab_size == 262_208
+    assert count.vision == 416_866_032 and 0 < count.lora < 0.01 * count.total  # So400m, 4096 positions
 
 
 def test_role_sources_map_to_architectures(tmp_path: Path) -> None:
@@ -85,7 +98,7 @@ def test_activation_formula_matches_what_autograd_saves(dtype: torch.dtype, drop
     """The plan's per-layer formula against the tensors a LoRA training forward really keeps (CPU:
     dropout masks are fp32 noise tensors, 4 bytes; the plan's default is CUDA's bool mask)."""
     vocab = VocabIds(400, 399, 0, 2, 1)
-    config = paligemma2_config(Gemma2Size(3, 128, 512, 4, 2, 32, 32), 32, vocab, TINY_VISION)
+    config = paligemma2_config(DecoderSize(3, 128, 512, 4, 2, 32, 32), 32, vocab, TINY_VISION)
     torch.manual_seed(0)
     mp = ModelParams(lora_r=4, lora_dropout=dropout)
     model = apply_lora(PaliGemmaForConditionalGeneration._from_config(config, dtype=dtype), mp).train()
@@ -124,10 +137,27 @@ def _keys(tree: dict, prefix: str = "") -> set[str]:
     return out
 
 
-def test_paper_preset_has_every_key_of_params_yaml() -> None:
-    """The preset is a full params file: a key params.yaml gained and the preset lacks fails here."""
-    preset = yaml.safe_load(PRESET.read_text(encoding="utf-8"))
+@pytest.mark.parametrize("path", [PRESET, GEMMA3_PRESET], ids=["paper", "gemma3"])
+def test_paper_preset_has_every_key_of_params_yaml(path: Path) -> None:
+    """The presets are full params files: a key params.yaml gained and a preset lacks fails here."""
+    preset = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert _keys(yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))) == _keys(preset)
+
+
+def test_gemma3_preset_is_the_paper_preset_with_gemma3_roles() -> None:
+    paper, twin = (yaml.safe_load(p.read_text(encoding="utf-8")) for p in (PRESET, GEMMA3_PRESET))
+    assert {k: v for k, v in twin.items() if k not in ("models", "frames")} == \
+        {k: v for k, v in paper.items() if k not in ("models", "frames")}
+    p = load_params(GEMMA3_PRESET)
+    assert [role_config(r, p).text_config.num_hidden_layers for r in ROLES] == [62, 48, 34]
+    assert p.models.teacher.quantize_4bit and p.frames.image_size == 896
+
+
+def test_gemma3_preset_fits_one_80gb_gpu() -> None:
+    plan = make_plan(load_params(GEMMA3_PRESET), gpu_gib=80)
+    assert all(s.fits(80) for s in plan.stages), [(s.stage, s.total / GIB) for s in plan.stages if not s.fits(80)]
+    teacher = {(s.stage, s.work): s for s in plan.stages}["finetune_teacher", "train (+ validation)"]
+    assert 14 < teacher.weights / GIB < 24 and not plan.notes  # 27B in NF4
 
 
 def test_paper_preset_fits_one_80gb_gpu_one_model_at_a_time() -> None:

@@ -47,3 +47,16 @@ def test_closure_follows_imports_inside_functions_and_packages(tmp_path: Path) -
     closure = {p.relative_to(REPO).as_posix() for p in import_closure(["deevisum.app.summarize"])}
     assert "deevisum/early_exit/runner.py" in closure  # imported inside a function
     assert {"deevisum/__init__.py", "deevisum/app/__init__.py", "deevisum/early_exit/__init__.py"} <= closure
+
+
+def test_real_lm_build_declares_its_import_closure_file_by_file() -> None:
+    """real-lm/ is a DVC project of its own (out of the root pipeline); its deps outside it are files, since
+    its .dvcignore does not reach there and a folder's hash would count __pycache__."""
+    from dvc.repo import Repo
+
+    with Repo(str(REPO / "real-lm")) as repo:
+        (stage,) = repo.index.stages
+        deps = [(REPO / "real-lm" / d.def_path).resolve() for d in stage.deps]
+    script = REPO / "scripts" / "build_real_lm.py"
+    assert script in deps and all(d.is_file() for d in deps)
+    assert not [p for p in import_closure([script]) if p not in deps]

@@ -1,5 +1,5 @@
-"""Early-exit inference for PaliGemma-family scoring: a layer-by-layer decoder runner in which
-rows that exit leave the batch.
+"""Early-exit inference for one-pass scoring (PaliGemma2 and Gemma 3): a layer-by-layer decoder runner in
+which rows that exit leave the batch.
 
 The paper's public code computes every layer whatever the exit decision, so it saves no time.
 Here the decoder is run one layer at a time; after each exit layer the rows whose confidence
@@ -11,9 +11,10 @@ Exactness: the input preparation (vision tower, image-feature merge, the sqrt(hi
 embedding normaliser, the prefix-LM / sliding-window masks, 1-based positions) is not
 re-implemented: the model's own forward is run and stopped at the language model's
 pre-forward hook, whose arguments are captured. The decoder loop then mirrors
-``Gemma2Model.forward`` (rotary embeddings, per-layer-type masks, final norm) and the head
-mirrors ``PaliGemmaForConditionalGeneration`` (lm_head + final logit soft-capping), so with no
-exit the answer logits equal ``model(**inputs).logits`` at the answer position.
+``Gemma2Model.forward`` / ``Gemma3TextModel.forward`` (rotary embeddings, per layer type for Gemma 3's
+local and global layers; per-layer-type masks; final norm) and the head mirrors the conditional model
+(lm_head, then PaliGemma's final logit soft-capping), so with no exit the answer logits equal
+``model(**inputs).logits`` at the answer position.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from deevisum.early_exit.heads import ExitHeads
+from deevisum.models.families import family_of_config
 from deevisum.models.scoring import ANSWER_POSITION
 
 
@@ -74,7 +76,7 @@ def _at(hidden: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
 
 
 class EarlyExitRunner:
-    """Scores the answer tokens of a PaliGemma model layer by layer, with optional early exits.
+    """Scores the answer tokens of a PaliGemma2 or Gemma 3 model layer by layer, with optional early exits.
 
     ``answer_token_ids`` are the vocabulary ids of the answers "1".."5" (in class order);
     ``answer_pos`` given to :meth:`run` is the sequence index whose logits predict the answer,
@@ -91,7 +93,8 @@ class EarlyExitRunner:
         text_config = model.config.get_text_config()
         self.depth = len(self.lm.layers)
         self.layer_types = getattr(text_config, "layer_types", None)
-        self.softcap = getattr(text_config, "final_logit_softcapping", None)
+        caps = family_of_config(model.config).softcaps_logits
+        self.softcap = getattr(text_config, "final_logit_softcapping", None) if caps else None
         self.answer_ids = torch.tensor(answer_token_ids, dtype=torch.long)
         self.heads = heads
         if heads is not None:
@@ -123,8 +126,16 @@ class EarlyExitRunner:
             handle.remove()
         return _DecoderInputs(kw["inputs_embeds"], kw["attention_mask"], kw["position_ids"])
 
-    def _mask(self, masks: Any, layer: int) -> Any:
-        return masks[self.layer_types[layer]] if isinstance(masks, Mapping) else masks
+    def _of_layer(self, by_type: Any, layer: int) -> Any:
+        """A mask or position embedding of ``layer``'s type, where they are given per layer type."""
+        return by_type[self.layer_types[layer]] if isinstance(by_type, Mapping) else by_type
+
+    def _rope(self, hidden: torch.Tensor, position_ids: torch.Tensor) -> Any:
+        """(cos, sin), or one per layer type where the decoder's RoPE has several (Gemma 3: local and global bases)."""
+        rope = self.lm.rotary_emb
+        if hasattr(rope, "layer_types"):
+            return {t: rope(hidden, position_ids, t) for t in rope.layer_types}
+        return rope(hidden, position_ids)
 
     def _final_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Answer-token logits from last-layer hidden states at the answer position (B, D)."""
@@ -143,7 +154,7 @@ class EarlyExitRunner:
         return a bool mask of rows that leave. Returns (final logits, their row ids, layers per row)."""
         d = self._prepare(inputs)
         hidden, masks, position_ids = d.hidden, d.masks, d.position_ids
-        cos_sin = self.lm.rotary_emb(hidden, position_ids)
+        cos_sin = self._rope(hidden, position_ids)
         batch, length = hidden.shape[:2]
         rows = torch.arange(batch)
         pos = torch.as_tensor(answer_pos, dtype=torch.long).cpu().expand(batch) % length
@@ -152,8 +163,8 @@ class EarlyExitRunner:
         for i, layer in enumerate(self.lm.layers):
             hidden = layer(
                 hidden,
-                attention_mask=self._mask(masks, i),
-                position_embeddings=cos_sin,
+                attention_mask=self._of_layer(masks, i),
+                position_embeddings=self._of_layer(cos_sin, i),
                 position_ids=position_ids,
             )
             if i + 1 not in exits:

@@ -9,11 +9,13 @@ inputs, so what is trained is exactly what is scored.
 Input convention (shared by every model, the trainers and early exit):
 ``build_batch(processor, prompts, images)`` gives ``input_ids, attention_mask,
 token_type_ids, pixel_values, position_ids``. Rows are LEFT-padded and hold only the
-prefix (image tokens, ``<bos>``, prompt, ``\\n``), all with ``token_type_ids == 0``; so
-PaliGemma builds its prefix-LM mask (bidirectional over the prefix, padding masked) and the
-answer position is the last one, ``ANSWER_POSITION = -1``, in every row. ``position_ids``
-count real tokens from 1 (PaliGemma's convention, and what ``generate()`` computes), so a
-row's scores do not depend on how much padding its batch needed.
+prefix, so the answer position is the last one, ``ANSWER_POSITION = -1``, in every row.
+PaliGemma's prefix is image tokens, ``<bos>``, prompt, ``\\n``, all with ``token_type_ids == 0``,
+so PaliGemma builds its prefix-LM mask (bidirectional over the prefix, padding masked);
+Gemma 3's is ``<bos>``, the image block (``token_type_ids == 1``: bidirectional within it), prompt,
+``\\n``, causal elsewhere. ``position_ids`` count real tokens from the family's first position
+(PaliGemma 1, Gemma 3 0: what ``generate()`` computes), so a row's scores do not depend on how
+much padding its batch needed.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm import tqdm
-from transformers import PaliGemmaProcessor, PreTrainedTokenizerBase
-from transformers.models.paligemma.processing_paligemma import IMAGE_TOKEN
+from transformers import PreTrainedTokenizerBase, ProcessorMixin
 
 from deevisum.data.examples import ProcessedData
 from deevisum.data.prompts import prompts_for
 from deevisum.data.splits import runs
+from deevisum.models.families import GEMMA3, family_of_processor
 from deevisum.models.tokenizer import ANSWERS
 from deevisum.models.vlm import load_vlm, model_modalities, process_state
 
@@ -59,9 +61,12 @@ ENCODE_CHUNK = 256
 """Rows the processor tokenises per call while encoding a set (it also preprocesses their images)."""
 
 
-def _processed(processor: PaliGemmaProcessor, prompts: Sequence[str], images: Sequence[np.ndarray]):
-    return processor(text=[IMAGE_TOKEN + p for p in prompts], images=list(images), padding="longest",
-                     padding_side="left", return_tensors="pt")
+def _processed(processor: ProcessorMixin, prompts: Sequence[str], images: Sequence[np.ndarray]):
+    family = family_of_processor(processor)
+    # Gemma 3's processor reads a flat list as one row's images; PaliGemma's as one image per row
+    per_row = [[image] for image in images] if family is GEMMA3 else list(images)
+    return processor(text=[processor.image_token + p + family.prompt_suffix for p in prompts], images=per_row,
+                     padding="longest", padding_side="left", return_tensors="pt")
 
 
 def _left_pad(t: torch.Tensor, width: int, value: int) -> torch.Tensor:
@@ -78,11 +83,11 @@ class EncodedPrompts:
     alone (tested); images are processed per batch (a corpus of 224-px frames would not fit in
     memory)."""
 
-    processor: PaliGemmaProcessor
+    processor: ProcessorMixin
     tokens: dict[str, torch.Tensor]
 
     @classmethod
-    def of(cls, processor: PaliGemmaProcessor, prompts: Sequence[str], images: Sequence[np.ndarray]) -> EncodedPrompts:
+    def of(cls, processor: ProcessorMixin, prompts: Sequence[str], images: Sequence[np.ndarray]) -> EncodedPrompts:
         """``images`` only satisfy the processor's layout check; their pixels are not kept."""
         chunks = [_processed(processor, prompts[i : i + ENCODE_CHUNK], images[i : i + ENCODE_CHUNK])
                   for i in range(0, len(prompts), ENCODE_CHUNK)]
@@ -101,19 +106,21 @@ class EncodedPrompts:
         width = int(mask.sum(1).max())
         batch = {k: self.tokens[k][rows][:, -width:] for k in TOKEN_FIELDS}
         batch["pixel_values"] = self.processor.image_processor(list(images), return_tensors="pt")["pixel_values"]
-        return _with_positions(batch)
+        return _with_positions(batch, self.processor)
 
 
-def _with_positions(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``position_ids`` counting real tokens from 1, as ``generate()`` derives them from the mask."""
-    batch["position_ids"] = batch["attention_mask"].long().cumsum(-1)
+def _with_positions(batch: dict[str, torch.Tensor], processor: ProcessorMixin) -> dict[str, torch.Tensor]:
+    """``position_ids`` counting real tokens from the family's first position, as ``generate()`` derives
+    them from the mask (padding positions are masked: 0)."""
+    first = family_of_processor(processor).first_position
+    batch["position_ids"] = (batch["attention_mask"].long().cumsum(-1) - 1 + first).clamp(min=0)
     return batch
 
 
-def build_batch(processor: PaliGemmaProcessor, prompts: Sequence[str], images: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
+def build_batch(processor: ProcessorMixin, prompts: Sequence[str], images: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
     """Model inputs for (prompt, frame) pairs: left-padded prefixes, answer at ``ANSWER_POSITION``."""
     enc = _processed(processor, prompts, images)
-    return _with_positions({k: enc[k] for k in (*TOKEN_FIELDS, "pixel_values")})
+    return _with_positions({k: enc[k] for k in (*TOKEN_FIELDS, "pixel_values")}, processor)
 
 
 def answer_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor], answer_ids: Sequence[int]) -> torch.Tensor:
@@ -140,7 +147,7 @@ def on_model_device(batch: dict[str, torch.Tensor], model: torch.nn.Module) -> d
 @torch.no_grad()
 def score_examples(
     model: torch.nn.Module,
-    processor: PaliGemmaProcessor,
+    processor: ProcessorMixin,
     prompts: Sequence[str],
     images: np.ndarray,
     batch_size: int,
@@ -191,7 +198,7 @@ def score_runs(models: str | Path, data: ProcessedData, seed: int, batch_size: i
 @torch.no_grad()
 def generate_answers(
     model: torch.nn.Module,
-    processor: PaliGemmaProcessor,
+    processor: ProcessorMixin,
     prompts: Sequence[str],
     images: np.ndarray,
     batch_size: int,

@@ -1,10 +1,13 @@
-"""The real PaliGemma2 architectures (SigLIP So400m + Gemma2 2B / 9B / 27B) as transformers configs.
+"""The real vision-language architectures as transformers configs: PaliGemma2 (SigLIP So400m + Gemma2
+2B / 9B / 27B) and Gemma 3 (SigLIP So400m at 896 px + Gemma 3 4B / 12B / 27B).
 
-Nothing is downloaded: the sizes are those of the published checkpoints (``google/paligemma2-*``),
+Nothing is downloaded: the sizes are those of the published checkpoints (``google/paligemma2-*``,
+``google/gemma-3-*``),
 so the memory plan can count their parameters exactly on the meta device (no memory, no
 weights) and the real-size checks can build them with random weights. A role's ``source`` maps to
-one of them (:func:`role_config`): a PaliGemma2 HF id by its size and resolution, a local
-checkpoint by its ``config.json``, ``tiny`` by the same ``tiny_config`` the pipeline builds.
+one of them (:func:`role_config`): a PaliGemma2 HF id by its size and resolution, a Gemma 3 HF id by
+its size, a local checkpoint (either family) by its ``config.json``, ``tiny`` by the same ``tiny_config``
+the pipeline builds.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from pathlib import Path
 import torch
 from transformers import (
     Gemma2Config,
+    Gemma3Config,
+    Gemma3TextConfig,
     PaliGemmaConfig,
-    PaliGemmaForConditionalGeneration,
+    PretrainedConfig,
+    PreTrainedModel,
     SiglipVisionConfig,
 )
 from transformers.models.paligemma.processing_paligemma import EXTRA_TOKENS, IMAGE_TOKEN
@@ -26,12 +32,13 @@ from transformers.quantizers.base import get_keys_to_not_convert
 from transformers.quantizers.quantizers_utils import should_convert_module
 
 from deevisum.config import PRETRAINED, ModelParams, Params
-from deevisum.models.vlm import BASE_FILE, LORA_TARGETS, tiny_config
+from deevisum.models.families import family_of_config, family_of_source
+from deevisum.models.vlm import BASE_FILE, LORA_TARGETS, gemma3_config, tiny_config
 
 
 @dataclass(frozen=True)
-class Gemma2Size:
-    """The decoder of one PaliGemma2 size (a Gemma2 language model)."""
+class DecoderSize:
+    """The decoder of one size (a Gemma2 or Gemma 3 language model)."""
 
     layers: int
     hidden: int
@@ -43,18 +50,28 @@ class Gemma2Size:
 
 
 GEMMA2 = {
-    "3b": Gemma2Size(26, 2304, 9216, 8, 4, 256, 256),  # Gemma2-2B
-    "10b": Gemma2Size(42, 3584, 14336, 16, 8, 256, 256),  # Gemma2-9B
-    "28b": Gemma2Size(46, 4608, 36864, 32, 16, 128, 144),  # Gemma2-27B
+    "3b": DecoderSize(26, 2304, 9216, 8, 4, 256, 256),  # Gemma2-2B
+    "10b": DecoderSize(42, 3584, 14336, 16, 8, 256, 256),  # Gemma2-9B
+    "28b": DecoderSize(46, 4608, 36864, 32, 16, 128, 144),  # Gemma2-27B
 }
 """PaliGemma2 size -> its Gemma2 decoder. All three: sliding window 4096 on every other layer,
 attention logits soft-capped at 50, final logits at 30."""
+
+GEMMA3 = {
+    "4b": DecoderSize(34, 2560, 10240, 8, 4, 256, 256),
+    "12b": DecoderSize(48, 3840, 15360, 16, 8, 256, 256),
+    "27b": DecoderSize(62, 5376, 21504, 32, 16, 128, 168),
+}
+"""Gemma 3 vision-language size -> its decoder. All three: five local layers (sliding window 1024, RoPE
+base 10k) to one global (RoPE base 1M, linear scaling x8), no soft-capping."""
 
 SIGLIP_SO400M = dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16, patch_size=14)
 """The vision tower of every PaliGemma2 size; no pooling head (every patch token reaches the projector)."""
 
 HF_ID = re.compile(r"(?:^|/)paligemma2-(3b|10b|28b)-[a-z]+-(224|448|896)$")
 """``google/paligemma2-{3b,10b,28b}-{pt,mix}-{224,448,896}`` -> (size, image side in pixels)."""
+GEMMA3_HF_ID = re.compile(r"(?:^|/)gemma-3-(4b|12b|27b)-(?:pt|it)$")
+"""``google/gemma-3-{4b,12b,27b}-{pt,it}`` -> size (896 px frames, 256 soft tokens)."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +104,7 @@ PALIGEMMA2_VOCAB = VocabIds(257216, image_token_id=257152, pad_token_id=0, bos_t
 """Gemma's 256000 tokens + 1024 <loc> + 128 <seg> + 64 more; <image> is 257152."""
 
 
-def paligemma2_config(decoder: Gemma2Size, image_size: int = 224, vocab: VocabIds = PALIGEMMA2_VOCAB,
+def paligemma2_config(decoder: DecoderSize, image_size: int = 224, vocab: VocabIds = PALIGEMMA2_VOCAB,
                       vision: dict[str, int] = SIGLIP_SO400M) -> PaliGemmaConfig:
     """A PaliGemma2 of ``decoder`` (one of ``GEMMA2``, or a scaled-down copy) at ``image_size`` px:
     (image_size / patch)^2 image tokens (224 / 14 -> 256)."""
@@ -103,13 +120,41 @@ def paligemma2_config(decoder: Gemma2Size, image_size: int = 224, vocab: VocabId
                            projection_dim=decoder.hidden, hidden_size=decoder.hidden, vocab_size=vocab.size)
 
 
+class _Gemma3Vocab:
+    """The ids of Gemma 3's image markers in its published vocabulary (what ``gemma3_config`` reads)."""
+
+    boi_token_id, eoi_token_id, image_token_id = 255_999, 256_000, 262_144
+
+
+GEMMA3_VOCAB_SIZE = 262_208
+"""Gemma 3's embedding rows: 262144 tokens + the image soft token, padded to a multiple of 64."""
+
+
+def gemma3_vlm_config(decoder: DecoderSize, image_size: int = 896, vision: dict[str, int] = SIGLIP_SO400M) -> Gemma3Config:
+    """A Gemma 3 vision-language model of ``decoder``: SigLIP So400m's (896 / 14)^2 = 4096 patches pooled to 256
+    soft tokens."""
+    text = Gemma3TextConfig(
+        vocab_size=GEMMA3_VOCAB_SIZE, hidden_size=decoder.hidden, intermediate_size=decoder.intermediate,
+        num_hidden_layers=decoder.layers, num_attention_heads=decoder.heads, num_key_value_heads=decoder.kv_heads,
+        head_dim=decoder.head_dim, query_pre_attn_scalar=decoder.query_pre_attn_scalar, sliding_window=1024,
+        rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0},
+                         "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1_000_000.0}},
+    )
+    return gemma3_config(text, _Gemma3Vocab, SiglipVisionConfig(**vision, image_size=image_size, vision_use_head=False), 256)
+
+
+def image_tokens(config: PretrainedConfig) -> int:
+    """Image tokens per frame in the decoder's sequence (Gemma 3: its soft tokens, not the tower's patches)."""
+    return config.mm_tokens_per_image if hasattr(config, "mm_tokens_per_image") else config.text_config.num_image_tokens
+
+
 def tiny_vocab(p: Params) -> VocabIds:
     """The vocabulary a tiny role gets from ``build_tokenizer``: ``tokenizer.vocab_size`` words and specials,
     then the processor's <image> and <loc>/<seg> tokens (the up to five answers it may add are left out)."""
     return VocabIds(p.tokenizer.vocab_size + 1 + len(EXTRA_TOKENS), p.tokenizer.vocab_size, 0, 2, 1)
 
 
-def role_config(role: str, p: Params) -> PaliGemmaConfig:
+def role_config(role: str, p: Params) -> PretrainedConfig:
     """The architecture of ``models.<role>``: from its HF id, its local checkpoint, or its ``pretrain.<role>``
     sizes (``tiny``, or the pretrain stage's checkpoint before that stage has run)."""
     mp: ModelParams = getattr(p.models, role)
@@ -121,19 +166,24 @@ def role_config(role: str, p: Params) -> PaliGemmaConfig:
         match = HF_ID.search(source)
         if match:
             return paligemma2_config(GEMMA2[match[1]], int(match[2]))
+        match = GEMMA3_HF_ID.search(source)
+        if match:
+            return gemma3_vlm_config(GEMMA3[match[1]])
         if (path / "config.json").is_file():
-            return PaliGemmaConfig.from_pretrained(str(path))
+            return family_of_source(path).model_class.config_class.from_pretrained(str(path))
         if (path / BASE_FILE).is_file():  # a saved 4-bit adapter: the architecture is its base's
             source = json.loads((path / BASE_FILE).read_text(encoding="utf-8"))["source"]
             continue
-        raise ValueError(f"models.{role}.source = {source!r}: not 'tiny', a PaliGemma2 HF id "
-                         "(google/paligemma2-{3b,10b,28b}-pt-224) or a directory with config.json")
+        raise ValueError(f"models.{role}.source = {source!r}: not 'tiny', a PaliGemma2 or Gemma 3 HF id "
+                         "(google/paligemma2-{3b,10b,28b}-pt-224, google/gemma-3-{4b,12b,27b}-pt) "
+                         "or a directory with config.json")
 
 
-def meta_model(config: PaliGemmaConfig) -> PaliGemmaForConditionalGeneration:
-    """The model with every tensor on the meta device: exact shapes, no memory, built in milliseconds."""
+def meta_model(config: PretrainedConfig) -> PreTrainedModel:
+    """The model of ``config``'s family with every tensor on the meta device: exact shapes, no memory, built in
+    milliseconds."""
     with torch.device("meta"):
-        return PaliGemmaForConditionalGeneration(config)
+        return family_of_config(config).model_class(config)
 
 
 @dataclass(frozen=True)
@@ -151,7 +201,7 @@ class ParamCount:
     """In the SigLIP tower (frozen under LoRA)."""
 
 
-def count_params(model: PaliGemmaForConditionalGeneration, lora_r: int) -> ParamCount:
+def count_params(model: PreTrainedModel, lora_r: int) -> ParamCount:
     """Count ``model``'s parameters as from_pretrained would quantize them and apply_lora would adapt them."""
     skip = get_keys_to_not_convert(model) + list(model._keep_in_fp32_modules or [])
     linears = [(name, m) for name, m in model.named_modules() if type(m) is torch.nn.Linear]

@@ -35,7 +35,7 @@ from deevisum.scale.architectures import (
     GEMMA2,
     PALIGEMMA2_VOCAB,
     SIGLIP_SO400M,
-    Gemma2Size,
+    DecoderSize,
     VocabIds,
     paligemma2_config,
 )
@@ -49,8 +49,8 @@ MEASURE = "gamma"
 class Sizes:
     """What the checks build: a student-size and a QLoRA-size PaliGemma2 and how they are driven."""
 
-    student: Gemma2Size
-    qlora: Gemma2Size
+    student: DecoderSize
+    qlora: DecoderSize
     vision: dict[str, int]
     image_size: int
     vocab: int | None
@@ -62,7 +62,7 @@ class Sizes:
 
 REAL = Sizes(GEMMA2["3b"], GEMMA2["10b"], SIGLIP_SO400M, 224, PALIGEMMA2_VOCAB.size, [4, 8, 12], (1, 16, 64))
 """PaliGemma2-3B (checks) and -10B (QLoRA step) at 224 px, exits as in ``presets/paper.yaml``."""
-TINY = Sizes(Gemma2Size(4, 64, 128, 2, 1, 32, 32), Gemma2Size(4, 128, 256, 2, 1, 64, 64),
+TINY = Sizes(DecoderSize(4, 64, 128, 2, 1, 32, 32), DecoderSize(4, 128, 256, 2, 1, 64, 64),
              dict(hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2, patch_size=8),
              32, None, [1, 2, 3], (1, 4), ModelParams(lora_r=4, lora_alpha=8, lora_dropout=0.05))
 """The same structure at toy sizes (widths multiples of 64: bitsandbytes' CPU 4-bit kernels need them)."""
@@ -92,12 +92,12 @@ def stand_in_processor(prompts: Sequence[str], image_size: int, patch_size: int)
     return make_processor(train_tokenizer(prompts, vocab_size=10_000), image_size, patch_size)
 
 
-def model_config(decoder: Gemma2Size, sizes: Sizes, processor: PaliGemmaProcessor) -> PaliGemmaConfig:
+def model_config(decoder: DecoderSize, sizes: Sizes, processor: PaliGemmaProcessor) -> PaliGemmaConfig:
     """The PaliGemma2 of ``decoder`` at ``sizes``, with the stand-in tokenizer's special ids."""
     return paligemma2_config(decoder, sizes.image_size, VocabIds.of(processor.tokenizer, sizes.vocab), sizes.vision)
 
 
-def build_model(decoder: Gemma2Size, sizes: Sizes, processor: PaliGemmaProcessor, dtype: torch.dtype,
+def build_model(decoder: DecoderSize, sizes: Sizes, processor: PaliGemmaProcessor, dtype: torch.dtype,
                 device: torch.device, seed: int = 0) -> PaliGemmaForConditionalGeneration:
     """A PaliGemma2 of ``decoder`` with seeded random weights, created directly on ``device`` in ``dtype``."""
     config = model_config(decoder, sizes, processor)

@@ -42,6 +42,8 @@ gradient). Inference (no gradients) peaks inside one layer::
 where the bracket is the key/value cache that ``model(**batch)`` builds in eval mode and never reads
 (scoring, distributions, validation); the early-exit runner builds none. The SigLIP tower runs
 first, without gradients, and is freed before the decoder peaks (< 1 GiB at batch 64): left out.
+Gemma 3 roles use the same formulas: L counts its 256 soft tokens per frame (not the tower's 4096
+patches at 896 px), and its scores are not soft-capped, so their term is an upper bound.
 
 A stage **fits** when weights + trainable + batch x activations + ``RESERVE_GIB`` (CUDA context,
 cuBLAS workspace, allocator fragmentation) is at most ``--gpu-gb``. Sizes are GiB (2^30 bytes).
@@ -58,13 +60,14 @@ import re
 from dataclasses import dataclass
 
 import torch
-from transformers import PaliGemmaConfig
+from transformers import PretrainedConfig
 
 from deevisum.config import ModelParams, Params, PromptsParams
 from deevisum.models.tokenizer import ANSWERS
 from deevisum.scale.architectures import (
     ParamCount,
     count_params,
+    image_tokens,
     meta_model,
     role_config,
 )
@@ -117,11 +120,11 @@ class Arch:
     params: ParamCount
 
     @classmethod
-    def of(cls, config: PaliGemmaConfig, lora_r: int) -> Arch:
+    def of(cls, config: PretrainedConfig, lora_r: int) -> Arch:
         t = config.text_config
         return cls(t.num_hidden_layers, t.hidden_size, t.intermediate_size, t.num_attention_heads,
                    t.num_attention_heads * t.head_dim, t.num_key_value_heads * t.head_dim, t.vocab_size,
-                   config.vision_config.image_size, t.num_image_tokens, count_params(meta_model(config), lora_r))
+                   config.vision_config.image_size, image_tokens(config), count_params(meta_model(config), lora_r))
 
 
 def saved_per_token(a: Arch, seq: int, b: int, mp: ModelParams, mask_bytes: int = 1) -> int:
