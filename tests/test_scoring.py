@@ -115,17 +115,6 @@ def test_expected_score_is_the_mean_answer() -> None:
     np.testing.assert_allclose(expected_score(torch.zeros(1, 5)), [3.0])
 
 
-def test_one_pass_logits_are_generate_first_step(tiny) -> None:
-    model, processor, prompts, images = tiny
-    batch = build_batch(processor, prompts, images)
-    with torch.no_grad():
-        full = model(**batch).logits[:, ANSWER_POSITION]
-        gen = model.generate(**{k: v for k, v in batch.items() if k != "position_ids"}, max_new_tokens=1,
-                             do_sample=False, output_logits=True, return_dict_in_generate=True)
-    torch.testing.assert_close(gen.logits[0], full, atol=1e-4, rtol=1e-4)
-    assert torch.equal(gen.sequences[:, -1], full.argmax(-1))
-
-
 def test_one_pass_score_agrees_with_generated_answer(tiny) -> None:
     """generate() restricted to the answers says the most likely answer of the one-pass distribution."""
     model, processor, prompts, images = tiny
