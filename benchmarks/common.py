@@ -40,3 +40,11 @@ def synthetic_segments(n: int, image_size: int) -> tuple[list[str], np.ndarray]:
     prompts = [f"score importance 1 to 5. category: pk. title: chasing the {rng.choice(words)} ball (parkour). "
                f"speech: {' '.join(rng.choice(words, int(rng.integers(0, 8))))}. audio: {rng.choice(words)}." for _ in range(n)]
     return prompts, rng.integers(0, 256, (n, image_size, image_size, 3), dtype=np.uint8)
+
+
+def shown_path(path: Path) -> str:
+    """A path as a results file names it: relative to the repository, never this machine's absolute path."""
+    try:
+        return path.resolve().relative_to(REPO).as_posix()
+    except ValueError:
+        return f"{path.name} (outside the repository)"

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import REPO, pipeline_paths, synthetic_segments
+from common import REPO, pipeline_paths, shown_path, synthetic_segments
 
 from deevisum.config import PromptsParams, load_params
 from deevisum.early_exit.heads import ExitConfig, ExitHeads
@@ -257,7 +257,7 @@ def main() -> None:
                                     *(k for k in dist if k < depth)})
             entry = {"model": s.label, "machine": machine, "repeats": args.repeats, "depth": depth,
                      "exit_layers": s.exit_layers, "exit_distribution": {str(k): f for k, f in sorted(dist.items())},
-                     "exit_distribution_source": str(hist), "max_abs_logit_diff_vs_forward": None if args.skip_check else check_exact(s),
+                     "exit_distribution_source": shown_path(hist), "max_abs_logit_diff_vs_forward": None if args.skip_check else check_exact(s),
                      "batches": {}}
             for b in args.batches:
                 entry["batches"][str(b)] = row = time_batch(s, dist, b, args.repeats)

@@ -29,7 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, shown_path
+
 PIECE_SECONDS = 600
 WIDTH, HEIGHT, FPS = 320, 240, 25
 
@@ -109,14 +110,6 @@ def run_summarize(video: Path, out: Path, student: Path, exits: Path) -> dict:
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "steps": steps}
 
 
-def _shown(path: Path) -> str:
-    """A model folder as the results file names it: relative to the repository, never this machine's absolute path."""
-    try:
-        return path.resolve().relative_to(REPO).as_posix()
-    except ValueError:
-        return f"{path.name} (outside the repository)"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lengths", type=int, nargs="+", default=[600, 3600], help="video lengths in seconds")
@@ -128,7 +121,7 @@ def main() -> None:
         tmp_dir = Path(tmp)
         student, exits = args.student, args.exits
         why = _usable(student, exits)
-        models = f"{_shown(student)} + {_shown(exits)}"
+        models = f"{shown_path(student)} + {shown_path(exits)}"
         if why is not None:
             student, exits = build_models(tmp_dir / "models")
             models = f"random-weight student of the demo student's shape + random exit heads (built: {why})"

@@ -1,7 +1,8 @@
 """Render the README's results tables from the stages' reports, never by hand.
 
     python scripts/results_table.py                    # print the markdown
-    python scripts/results_table.py --readme README.md # rewrite the block between the markers
+    python scripts/results_table.py --readme README.md # rewrite the block between the markers, and the
+                                                       # latency block of docs/early-exit.md
 
 Reads ``reports/ablation.json`` (stage evaluate_ablation: per variant and for the random / human /
 oracle baselines, F1 / Kendall tau / Spearman rho as mean and std over the folds' test videos,
@@ -10,12 +11,12 @@ and the paired comparisons with their bootstrap CIs and permutation p-values) an
 full depth: agreement, quality, decoder layers run, the layer bound and the measured speedup;
 beside it the exit rules that consult no confidence -- static depth, random exit at the same
 mean layers, patience -- and the oracle exit), and ``benchmarks/results/early_exit_speed.json``
-(latency and throughput per batch size and machine, when the benchmark has been run).
+(latency and throughput per batch size and machine, when the benchmark has been run: printed last,
+written to the early-exit page, whose block sits between ``LATENCY_MARKERS``).
 The speedup is wall time measured by that stage, so the block changes whenever it is re-run,
 even with the same results. A missing file is reported in the table (and on stderr) instead of
 failing, so a partial pipeline still renders. Not a DVC stage on purpose: its output is the
-hand-edited, git-tracked README, which no stage may own; ``scripts/repro.sh`` runs it after
-``dvc repro``.
+hand-edited, git-tracked README, which no stage may own; it is run by hand after ``dvc repro``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from deevisum.io import atomic_path
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+LATENCY_MARKERS = ("<!-- latency:start -->", "<!-- latency:end -->")
 QUALITY = (("f1", "F1"), ("kendall_tau", "Kendall τ"), ("spearman_rho", "Spearman ρ"))
 LABELS = {
     "teacher": "teacher (finetuned)",
@@ -275,21 +277,38 @@ def latency_table(report: Mapping) -> list[str]:
     return lines[:-1]
 
 
-def render(ablation: Mapping | None, evaluation: Mapping | None, speed: Mapping | None = None) -> str:
-    """The markdown between the README markers (the latency section only when the benchmark has been run)."""
+def render(ablation: Mapping | None, evaluation: Mapping | None) -> str:
+    """The markdown between the README markers."""
     parts = ["### Ablation (keyshot F1, rank correlations)", "", *_section(_ablation_sections, ablation, "evaluate_ablation")]
     parts += ["", "### Early exit", "", *_section(early_exit_table, evaluation, "evaluate")]
-    if speed:
-        parts += ["", "### Early-exit latency", "", *_section(latency_table, speed, "early_exit_speed benchmark")]
     return "\n".join(parts) + "\n"
 
 
-def splice(text: str, block: str) -> str:
-    """``text`` with everything between the results markers replaced by ``block``."""
-    start, end = text.find(START), text.find(END)
+def render_latency(speed: Mapping) -> str:
+    """The markdown between the latency markers of the early-exit page."""
+    return "\n".join(_section(latency_table, speed, "early_exit_speed benchmark")) + "\n"
+
+
+def splice(text: str, block: str, markers: tuple[str, str] = (START, END)) -> str:
+    """``text`` with everything between ``markers`` replaced by ``block``."""
+    (start_mark, end_mark) = markers
+    start, end = text.find(start_mark), text.find(end_mark)
     if start < 0 or end < start:
-        raise ValueError(f"the markers {START} ... {END} are missing (or out of order)")
-    return text[: start + len(START)] + "\n" + block + text[end:]
+        raise ValueError(f"the markers {start_mark} ... {end_mark} are missing (or out of order)")
+    return text[: start + len(start_mark)] + "\n" + block + text[end:]
+
+
+def rewrite(path: Path, block: str, markers: tuple[str, str]) -> bool:
+    """Replace the block between ``markers`` in ``path``; False (said on stderr) when that fails."""
+    try:
+        text = splice(path.read_text(encoding="utf-8"), block, markers)
+    except (OSError, ValueError) as e:
+        print(f"results_table: {path}: {e}", file=sys.stderr)
+        return False
+    with atomic_path(path) as tmp:  # a crash never leaves a half-written page
+        tmp.write_text(text, encoding="utf-8")
+    print(f"results_table: updated {path}")
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -299,21 +318,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=Path, default=Path("benchmarks/results/early_exit_speed.json"),
                         help="the early-exit latency benchmark's results (left out when absent)")
     parser.add_argument("--readme", type=Path, help="rewrite the results block of this file instead of printing")
+    parser.add_argument("--latency-doc", type=Path, default=Path("docs/early-exit.md"),
+                        help="with --readme: the page whose latency block is rewritten from --speed")
     args = parser.parse_args(argv)
     ablation, evaluation = _load(args.ablation, "evaluate_ablation"), _load(args.eval, "evaluate")
     speed = json.loads(args.speed.read_text(encoding="utf-8")) if args.speed.is_file() else None
-    block = render(ablation, evaluation, speed)
+    block = render(ablation, evaluation)
     if args.readme is None:
-        print(block, end="")
+        print(block + ("\n### Early-exit latency\n\n" + render_latency(speed) if speed else ""), end="")
     else:
-        try:
-            text = splice(args.readme.read_text(encoding="utf-8"), block)
-        except (OSError, ValueError) as e:
-            print(f"results_table: {args.readme}: {e}", file=sys.stderr)
+        if not rewrite(args.readme, block, (START, END)):
             return 1
-        with atomic_path(args.readme) as tmp:  # a crash never leaves a half-written README
-            tmp.write_text(text, encoding="utf-8")
-        print(f"results_table: updated {args.readme}")
+        if speed and not rewrite(args.latency_doc, render_latency(speed), LATENCY_MARKERS):
+            return 1
     return 0 if ablation or evaluation else 1
 
 

@@ -146,17 +146,22 @@ def test_latency_section_comes_from_the_benchmark_results(ablation: dict, tmp_pa
     speed = {"demo": {"model": "demo student (6 layers)", "exit_layers": [2, 4], "exit_distribution": {"2": 0.75, "6": 0.25},
                       "machine": {"cpu": "AMD EPYC", "cores": 2, "torch_threads": 2, "torch": "2.13.0"}, "repeats": 10,
                       "when": "2026-12-02T04:00:00Z", "batches": batches}}
-    text = results_table.render(ablation, EVAL, speed)
-    assert "### Early-exit latency" in text and "AMD EPYC, 2 cores, 2 torch threads" in text and "75% at 2, 25% at 6" in text
+    text = results_table.render_latency(speed)
+    assert "AMD EPYC, 2 cores, 2 torch threads" in text and "75% at 2, 25% at 6" in text
     rows = [ln for ln in text.splitlines() if ln.startswith("| 1") and "s |" in ln]
     assert [r.split(" |")[0] for r in rows] == ["| 1", "| 16", "| 128"]  # batch sizes in numeric order
     assert rows[0] == "| 1 | 0.1 / 0.2 s | 0.05 / 0.1 s | 10 → 20 | 1.80× [1.70, 1.90] | 2.00× | 0.90 | 15% | – |"
-    assert "### Early-exit latency" not in results_table.render(ablation, EVAL)  # no benchmark run: no section
+    assert "latency" not in results_table.render(ablation, EVAL)  # the README block leaves it to the early-exit page
     (tmp_path / "eval.json").write_text(json.dumps(EVAL))
     (tmp_path / "speed.json").write_text(json.dumps(speed))
+    readme, page = tmp_path / "README.md", tmp_path / "early-exit.md"
+    readme.write_text(f"intro\n{results_table.START}\nold\n{results_table.END}\nrest\n")
+    page.write_text("before\n{}\nold\n{}\nafter\n".format(*results_table.LATENCY_MARKERS))
     assert results_table.main(["--ablation", str(tmp_path / "a"), "--eval", str(tmp_path / "eval.json"),
-                               "--speed", str(tmp_path / "speed.json")]) == 0
-
+                               "--speed", str(tmp_path / "speed.json"), "--readme", str(readme),
+                               "--latency-doc", str(page)]) == 0
+    assert "### Early exit" in readme.read_text() and "latency" not in readme.read_text()
+    assert rows[0] in page.read_text() and page.read_text().endswith("after\n")
 
 def test_metrics_of_an_older_format_are_reported_not_fatal(ablation: dict, capsys: pytest.CaptureFixture) -> None:
     old = {k: v for k, v in EVAL.items() if k != "agreement_vs_full"}
