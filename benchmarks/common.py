@@ -7,7 +7,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from deevisum.config import ArchParams
+
 REPO = Path(__file__).resolve().parents[1]
+TINY_ARCH = ArchParams(hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128, vision_layers=1)
+"""The architecture of the benchmarks' ``--tiny`` runs (what the test suite runs)."""
 
 
 def pipeline_paths() -> dict[str, str]:

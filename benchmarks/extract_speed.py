@@ -5,7 +5,9 @@ full-resolution frame to Python, which keeps one per second), ``read_frames_1fps
 scale inside the ffmpeg graph), and the whole extract_frames work (probe, frames, audio,
 frames.h5) with 1 and 2 videos decoded at once.
 
-    python benchmarks/extract_speed.py [--root data/demo] [--image-size 224]
+    python benchmarks/extract_speed.py [--root data/demo] [--image-size 224] [--out FILE]
+
+``--out`` also writes the times as JSON (the test suite runs it on a miniature demo corpus).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import shown_path
 
 from deevisum.data.benchmarks import read_benchmark
 from deevisum.data.extraction import extract_benchmark
 from deevisum.data.video import probe, read_frames_1fps
-from deevisum.io import BadInputReport
+from deevisum.io import BadInputReport, write_json
 from deevisum.timebase import middle_frames
 
 
@@ -38,6 +41,7 @@ def main() -> None:
     ap.add_argument("--root", default="data/demo")
     ap.add_argument("--dataset", default="tvsum")
     ap.add_argument("--image-size", type=int, default=224)
+    ap.add_argument("--out", type=Path, help="also write the times here as JSON")
     args = ap.parse_args()
     bench = read_benchmark(args.dataset, args.root)
     paths = {vid: bench.video_path(vid) for vid in bench.videos}
@@ -63,6 +67,11 @@ def main() -> None:
     base = rows["naive: all full-res frames to python"]
     for name, wall in rows.items():
         print(f"{name:58s} {wall:7.2f} s  {seconds / wall:8.1f} video-s/s  x{base / wall:.2f} vs naive")
+    if args.out:
+        write_json(args.out, {"root": shown_path(Path(args.root)), "videos": len(paths), "video_seconds": seconds,
+                              "image_size": args.image_size,
+                              "rows": {name: {"wall_s": wall, "video_s_per_s": seconds / wall, "vs_naive": base / wall}
+                                       for name, wall in rows.items()}})
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from common import REPO, pipeline_paths, synthetic_segments
+from common import REPO, TINY_ARCH, pipeline_paths, synthetic_segments
 
 from deevisum.config import ArchParams, load_params
 from deevisum.io import worker_count, write_json
@@ -34,7 +34,6 @@ from deevisum.io import worker_count, write_json
 RESULTS = REPO / "benchmarks" / "results"
 BEFORE_BATCH = 16
 """``train.batch_size`` at a2c5088."""
-TINY = ArchParams(hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128, vision_layers=1)
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,7 @@ def main() -> None:
     paths = pipeline_paths()
     examples, frames, tokenizer = (REPO / paths[k] for k in ("examples", "frames", "tokenizer"))
     real = not args.tiny and examples.is_file() and (tokenizer / "tokenizer.json").is_file()
-    roles = {"tiny": TINY} if args.tiny else {r: getattr(p.pretrain, r) for r in ("teacher", "mentor", "student")}
+    roles = {"tiny": TINY_ARCH} if args.tiny else {r: getattr(p.pretrain, r) for r in ("teacher", "mentor", "student")}
     with tempfile.TemporaryDirectory() as tmp:
         if not real:
             tokenizer = Path(tmp) / "tokenizer"
