@@ -81,10 +81,10 @@ def siglip_config(hidden_size: int, layers: int, image_size: int, patch_size: in
     )
 
 
-def tiny_config(mp: ArchParams, tokenizer: PreTrainedTokenizerBase, image_size: int) -> PaliGemmaConfig:
-    """PaliGemma2 architecture at toy sizes (SigLIP: :func:`siglip_config`)."""
+def _tiny_decoder(mp: ArchParams, tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
+    """The decoder sizes and special tokens both families' toy configs take from ``mp`` and the tokenizer."""
     head_dim = mp.hidden_size // mp.num_heads
-    text = Gemma2Config(
+    return dict(
         vocab_size=len(tokenizer),
         hidden_size=mp.hidden_size,
         num_hidden_layers=mp.num_layers,
@@ -97,6 +97,11 @@ def tiny_config(mp: ArchParams, tokenizer: PreTrainedTokenizerBase, image_size: 
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )
+
+
+def tiny_config(mp: ArchParams, tokenizer: PreTrainedTokenizerBase, image_size: int) -> PaliGemmaConfig:
+    """PaliGemma2 architecture at toy sizes (SigLIP: :func:`siglip_config`)."""
+    text = Gemma2Config(**_tiny_decoder(mp, tokenizer))
     return PaliGemmaConfig(
         vision_config=siglip_config(mp.vision_hidden_size, mp.vision_layers, image_size, mp.patch_size),
         text_config=text,
@@ -138,21 +143,10 @@ def gemma3_config(text_config: Gemma3TextConfig, tokenizer: PreTrainedTokenizerB
 def tiny_gemma3_config(mp: ArchParams, tokenizer: PreTrainedTokenizerBase, image_size: int) -> Gemma3Config:
     """Gemma 3's architecture at toy sizes, the twin of :func:`tiny_config`: local (sliding window of 8
     tokens) and global layers alternating, each type with its RoPE base; one soft token per patch."""
-    head_dim = mp.hidden_size // mp.num_heads
     text = Gemma3TextConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=mp.hidden_size,
-        num_hidden_layers=mp.num_layers,
-        num_attention_heads=mp.num_heads,
-        num_key_value_heads=mp.num_heads,
-        head_dim=head_dim,
-        query_pre_attn_scalar=head_dim,
-        intermediate_size=mp.intermediate_size,
+        **_tiny_decoder(mp, tokenizer),
         sliding_window=8,
         layer_types=["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(mp.num_layers)],
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
     )
     vision = siglip_config(mp.vision_hidden_size, mp.vision_layers, image_size, mp.patch_size)
     return gemma3_config(text, tokenizer, vision, (image_size // mp.patch_size) ** 2)
