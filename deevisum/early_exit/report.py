@@ -80,6 +80,11 @@ class RunOutputs:
     calibration: Calibration
     timed: dict[Any, TimedPass]
 
+    def agreement(self, tolerance: float) -> np.ndarray:
+        """(n_exits, N) bool: whether each exit's answer is full depth's (:func:`calibration.agrees`)."""
+        return np.stack([agrees(self.exit_logits[i], self.full_logits, tolerance).numpy()
+                         for i in range(len(self.exit_layers))])
+
 
 def validation_calibration(exits_dir: str | Path, measure: str, p: Params) -> Calibration:
     """The Learn-then-Test threshold of one run from its saved validation outputs (with ``ee.calibration_unit``
@@ -166,6 +171,11 @@ def compose(outputs: Sequence[RunOutputs], per_run: Sequence[np.ndarray], per_vi
                     {v: float((videos == v).sum()) for v in names}, float(layers.float().mean()))
 
 
+def mean_quality(videos: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Each ``QUALITY`` figure averaged over the test videos (videos weigh the same, whatever their length)."""
+    return {m: float(np.mean([q[m] for q in videos.values()])) for m in QUALITY}
+
+
 def _averaged(draws: Sequence[Composed]) -> Composed:
     """Several draws of a random rule as one: per-video figures and layers averaged."""
     first = draws[0]
@@ -181,8 +191,7 @@ def baseline_comparison(outputs: Sequence[RunOutputs], point: Composed, per_vide
     early exit - random mix at equal mean layers, paired over test videos, for agreement and Kendall tau)."""
     depth, exit_layers = outputs[0].depth, outputs[0].exit_layers
     e = p.evaluate
-    agree = [np.stack([agrees(o.exit_logits[i], o.full_logits, p.ee.score_tolerance).numpy()
-                       for i in range(len(exit_layers))]) for o in outputs]
+    agree = [o.agreement(p.ee.score_tolerance) for o in outputs]
     rng = np.random.default_rng(e.seed)
     rules: dict[str, Composed] = {"early_exit": point}
     for i, layer in enumerate(exit_layers):
@@ -216,8 +225,7 @@ def sweep_rows(sweep: Sequence[dict[str, Any]], baselines: Sequence[dict[str, An
     """The quality-vs-cost curve as one table (``plots/ee_sweep.csv``): the threshold sweep (with the expected
     agreement of a random mix at each point's mean layers) then each baseline rule, blank where undefined."""
     depth, exit_layers = outputs[0].depth, outputs[0].exit_layers
-    by_exit = [float(np.mean(np.concatenate([agrees(o.exit_logits[i], o.full_logits, p.ee.score_tolerance).numpy()
-                                             for o in outputs]))) for i in range(len(exit_layers))]
+    by_exit = np.concatenate([o.agreement(p.ee.score_tolerance) for o in outputs], axis=1).mean(1).tolist()
     rows = [{"method": "early_exit", **r,
              "random_mix_agreement": random_mix_agreement(r["mean_layers"], exit_layers, depth, by_exit)} for r in sweep]
     for b in baselines:
@@ -236,11 +244,11 @@ def auroc_by_run(outputs: Sequence[RunOutputs], thresholds: Sequence[float], p: 
     for o, t in zip(outputs, thresholds):
         at = first_exit(o.confidence[p.ee.confidence], t)
         videos = np.array([e["video_id"] for e in o.examples])
+        agree = o.agreement(p.ee.score_tolerance)
         out[o.run.name] = {}
         for i, layer in enumerate(o.exit_layers):
             reach = (at < 0) | (at >= i)
-            agree = agrees(o.exit_logits[i], o.full_logits, p.ee.score_tolerance).numpy()[reach]
-            out[o.run.name][str(layer)] = {m: auroc_ci(o.confidence[m][i][reach], agree, videos[reach],
+            out[o.run.name][str(layer)] = {m: auroc_ci(o.confidence[m][i][reach], agree[i][reach], videos[reach],
                                                        p.evaluate.n_bootstrap, p.evaluate.seed) for m in CONFIDENCES}
     return out
 
@@ -283,17 +291,16 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
         return {v: {m: float(np.mean([r["model"]["videos"][v][m] for r in reports])) for m in QUALITY} for v in videos}
 
     def quality(logits: torch.Tensor, record_bad: bool = False) -> dict[str, float]:
-        videos = per_video(logits, record_bad)
-        return {m: float(np.mean([q[m] for q in videos.values()])) for m in QUALITY}
+        return mean_quality(per_video(logits, record_bad))
 
     full_logits = torch.cat([o.full_logits for o in outputs])
     full_videos = per_video(full_logits, record_bad=True)
-    full = {m: float(np.mean([q[m] for q in full_videos.values()])) for m in QUALITY}
+    full = mean_quality(full_videos)
     # the premise of early exit: the layers after the first exit change the answers that matter
     first_videos = per_video(torch.cat([o.exit_logits[0] for o in outputs]))
     e = p.evaluate
     later_layers = {"exit_layer": exit_layers[0],
-                    "first_exit": {m: float(np.mean([q[m] for q in first_videos.values()])) for m in QUALITY},
+                    "first_exit": mean_quality(first_videos),
                     "full_minus_first_exit": {m: paired_comparison({v: q[m] for v, q in full_videos.items()},
                                                                    {v: q[m] for v, q in first_videos.items()},
                                                                    e.n_bootstrap, e.n_permutations, e.seed)
@@ -323,8 +330,7 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
         outputs, compose(outputs, [first_exit(o.confidence[p.ee.confidence], t) for o, t in zip(outputs, per_run)],
                          per_video, p), per_video, p)
     scoring = TimedPass.concat([o.timed[SCORING] for o in outputs])
-    agree_by_exit = [np.concatenate([agrees(o.exit_logits[i], o.full_logits, p.ee.score_tolerance).numpy() for o in outputs])
-                     for i in range(len(exit_layers))]
+    agree_by_exit = np.concatenate([o.agreement(p.ee.score_tolerance) for o in outputs], axis=1)
     aurocs = {m: {str(layer): _finite(auroc(np.concatenate([o.confidence[m][i] for o in outputs]), agree_by_exit[i]))
                   for i, layer in enumerate(exit_layers)} for m in CONFIDENCES}
     metrics = {
