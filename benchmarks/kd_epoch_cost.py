@@ -27,7 +27,7 @@ from deevisum.data.prompts import FULL, prompts_for
 from deevisum.data.splits import runs
 from deevisum.distill.roles import distributions_file, stored_logits
 from deevisum.distill.trainer import ExampleSet, KDConfig, train_vlm
-from deevisum.models.scoring import answer_token_ids
+from deevisum.models.scoring import answer_words
 from deevisum.io import write_json
 from deevisum.models.vlm import build_vlm
 
@@ -48,11 +48,11 @@ def main() -> None:
     if note:
         print(note)
     _, processor = build_vlm(mp, arch, args.tokenizer, p.frames.image_size, run.seed)
-    ids = answer_token_ids(processor.tokenizer)
+    answers = answer_words(processor.tokenizer)
     sets = {}
     for split in ("train", "val"):  # the MSKD student's inputs (mskd_stage3: every modality)
         ex = data.examples(split)
-        kd_logits = {t: stored_logits(distributions_file(args.distill / t, run), ex, ids) for t in ("teacher", "mentor")}
+        kd_logits = {t: stored_logits(distributions_file(args.distill / t, run), ex, answers) for t in ("teacher", "mentor")}
         sets[split] = ExampleSet(prompts_for(ex, FULL, p.prompts.template), data.frames(ex),
                                  answer_targets(ex, cfg.soft_targets), kd_logits)
     losses = {"ce": KDConfig(), "mskd": KDConfig({"mentor": p.mskd.phi, "teacher": p.mskd.psi}, p.mskd.temperature)}

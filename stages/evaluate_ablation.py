@@ -5,7 +5,7 @@ from deevisum.app.stage import stage_args
 from deevisum.config import load_params
 from deevisum.data.benchmarks import read_benchmark
 from deevisum.data.splits import read_splits
-from deevisum.evaluation.ablation import VARIANTS, ablation_report, ci_rows
+from deevisum.evaluation.ablation import PROBES, VARIANTS, ablation_report, ci_rows
 from deevisum.evaluation.context import evaluation_shots
 from deevisum.evaluation.scores import seed_scores_file
 from deevisum.headlines import publish
@@ -19,7 +19,7 @@ if __name__ == "__main__":
     splits = read_splits(args.splits)
     video_fold = {v: k for k in splits["selected"] for v in splits["folds"][k]["test"]}
     shots = evaluation_shots(p.evaluate, args.frames, sorted(video_fold))
-    files = {v: [seed_scores_file(args.scores / v, s) for s in p.train.seeds] for v in VARIANTS}
+    files = {v: [seed_scores_file(args.scores / v, s) for s in p.train.seeds] for v in (*VARIANTS, *PROBES)}
     report = ablation_report(files, bench, p.evaluate, shots, video_fold, BadInputReport(p.data.on_error))
     publish("ablation", report, args.metrics, args.report)
     write_csv(args.plot, ci_rows(report))

@@ -39,8 +39,7 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from deevisum.data.splits import Run
     from deevisum.distill.distributions import save_distributions
     from deevisum.distill.roles import distributions_file
-    from deevisum.models.scoring import answer_token_ids
-    from deevisum.models.tokenizer import train_tokenizer
+    from deevisum.models.tokenizer import ANSWERS, train_tokenizer
     from deevisum.models.vlm import save_vlm
 
     root = tmp_path_factory.mktemp("processed")
@@ -49,10 +48,10 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     train_tokenizer([e["prompt"] for e in examples], 100).save_pretrained(str(root / "tokenizer"))
     model, processor = build_tiny_vlm(tiny_model(), root / "tokenizer")
     save_vlm(model, processor, root / "teacher", tiny_source())
-    ids, keys = answer_token_ids(processor.tokenizer), [example_key(e) for e in examples]
+    keys = [example_key(e) for e in examples]
     for role in ("teacher", "mentor"):
         save_distributions(distributions_file(root / "distill" / role, Run(0, 0)), keys,
-                           torch.randn(len(keys), 5, generator=torch.Generator().manual_seed(0)), ids)
+                           torch.randn(len(keys), 5, generator=torch.Generator().manual_seed(0)), ANSWERS)
     return {"examples": data.examples_file, "splits": data.splits_file, "frames": data.frames_file,
             "tokenizer": root / "tokenizer", "distill": root / "distill", "teacher": root / "teacher"}
 

@@ -22,7 +22,7 @@ from deevisum.data.prompts import FULL
 from deevisum.data.splits import Run
 from deevisum.distill import roles, trainer
 from deevisum.distill.distributions import load_distributions, save_distributions
-from deevisum.distill.losses import check_answer_vocab, kd_term
+from deevisum.distill.losses import check_answers, kd_term
 from deevisum.distill.roles import (
     RoleFiles,
     distributions_file,
@@ -31,8 +31,8 @@ from deevisum.distill.roles import (
 )
 from deevisum.distill.trainer import ExampleSet, KDConfig, train_vlm
 from deevisum.io import InputError
-from deevisum.models.scoring import answer_token_ids, score_examples, score_saved
-from deevisum.models.tokenizer import train_tokenizer
+from deevisum.models.scoring import answer_words, score_examples, score_saved
+from deevisum.models.tokenizer import ANSWERS, train_tokenizer
 from deevisum.models.vlm import load_vlm, model_modalities
 
 FRAME_TEMPLATE = "score importance 1 to 5. category: {category}. audio: {audio}."
@@ -83,28 +83,28 @@ def test_kd_gradient_reaches_only_the_trained_model() -> None:
     assert teacher.weight.grad is None and teacher.bias.grad is None
 
 
-def test_answer_vocab_mismatch_fails_naming_models() -> None:
-    assert check_answer_vocab({"teacher": [5, 6, 7, 8, 9], "student": [5, 6, 7, 8, 9]}) == [5, 6, 7, 8, 9]
+def test_answer_mismatch_fails_naming_models() -> None:
+    assert check_answers({"teacher": ANSWERS, "student": list(ANSWERS)}) == list(ANSWERS)
     with pytest.raises(ValueError, match="mentor"):
-        check_answer_vocab({"teacher": [5, 6, 7, 8, 9], "mentor": [5, 6, 7, 8, 10]})
+        check_answers({"teacher": ANSWERS, "mentor": ["1", "2", "3", "5", "4"]})
 
 
 def test_stored_distributions_roundtrip_by_key(tmp_path) -> None:
     logits = torch.randn(3, 5)
-    save_distributions(tmp_path / "t.safetensors", ["a/0", "a/1", "b/0"], logits, [1, 2, 3, 4, 5])
-    got, ids = load_distributions(tmp_path / "t.safetensors", ["b/0", "a/0"])
-    assert torch.equal(got, logits[[2, 0]]) and ids == [1, 2, 3, 4, 5]
+    save_distributions(tmp_path / "t.safetensors", ["a/0", "a/1", "b/0"], logits, ANSWERS)
+    got, answers = load_distributions(tmp_path / "t.safetensors", ["b/0", "a/0"])
+    assert torch.equal(got, logits[[2, 0]]) and answers == list(ANSWERS)
     with pytest.raises(InputError, match="c/9"):
         load_distributions(tmp_path / "t.safetensors", ["c/9"])
 
 
-def test_stored_logits_refuse_another_answer_vocabulary(tmp_path) -> None:
+def test_stored_logits_refuse_other_answers(tmp_path) -> None:
     logits = torch.randn(2, 5)
-    save_distributions(tmp_path / "t.safetensors", ["a/0", "a/1"], logits, [1, 2, 3, 4, 5])
+    save_distributions(tmp_path / "t.safetensors", ["a/0", "a/1"], logits, ANSWERS)
     examples = [{"video_id": "a", "second": 1}]
-    assert torch.equal(stored_logits(tmp_path / "t.safetensors", examples, [1, 2, 3, 4, 5]), logits[[1]])
-    with pytest.raises(ValueError, match="answer vocabulary mismatch"):
-        stored_logits(tmp_path / "t.safetensors", examples, [1, 2, 3, 4, 6])
+    assert torch.equal(stored_logits(tmp_path / "t.safetensors", examples, list(ANSWERS)), logits[[1]])
+    with pytest.raises(ValueError, match="answer mismatch"):
+        stored_logits(tmp_path / "t.safetensors", examples, ["0", "1", "2", "3", "4"])
 
 
 def test_stored_distributions_are_byte_identical_across_saves(tmp_path) -> None:
@@ -112,7 +112,7 @@ def test_stored_distributions_are_byte_identical_across_saves(tmp_path) -> None:
     logits = torch.randn(4, 5)
     blobs = set()
     for i in range(8):  # safetensors orders several metadata entries by a per-map random hash
-        save_distributions(tmp_path / f"{i}.safetensors", ["a/0", "a/1", "b/0", "b/1"], logits, [1, 2, 3, 4, 5])
+        save_distributions(tmp_path / f"{i}.safetensors", ["a/0", "a/1", "b/0", "b/1"], logits, ANSWERS)
         blobs.add((tmp_path / f"{i}.safetensors").read_bytes())
     assert len(blobs) == 1
 
@@ -216,9 +216,9 @@ def test_a_role_trains_one_model_per_fold_and_seed(tmp_path) -> None:
 def test_stored_teacher_distributions_match_the_saved_teacher(pipeline) -> None:
     data = processed(pipeline)
     examples = data.examples("train", "val")
-    stored, ids = load_distributions(distributions(pipeline, "teacher"), [example_key(e) for e in examples])
+    stored, answers = load_distributions(distributions(pipeline, "teacher"), [example_key(e) for e in examples])
     model, processor = load_vlm(pipeline / "models" / "teacher" / RUN.name)
-    assert ids == answer_token_ids(processor.tokenizer)
+    assert answers == answer_words(processor.tokenizer) == list(ANSWERS)
     again = score_examples(model, processor, [e["prompt"] for e in examples], data.frames(examples), 7)
     np.testing.assert_allclose(stored.numpy(), again, atol=1e-5)
 
@@ -227,10 +227,10 @@ def test_score_saved_renders_the_prompts_the_model_was_trained_with(pipeline) ->
     data = processed(pipeline)
     examples = data.examples("test")
     model_dir = pipeline / "models" / "student_frame" / RUN.name
-    logits, ids = score_saved(model_dir, data, examples, 5, FRAME_TEMPLATE)
+    logits, answers = score_saved(model_dir, data, examples, 5, FRAME_TEMPLATE)
     model, processor = load_vlm(model_dir)
     prompts = ["score importance 1 to 5."] * len(examples)  # the frame modality keeps no sentence with a field
-    assert ids == answer_token_ids(processor.tokenizer)
+    assert answers == list(ANSWERS)
     np.testing.assert_allclose(logits, score_examples(model, processor, prompts, data.frames(examples), 5), atol=1e-5)
     full = score_examples(model, processor, [e["prompt"] for e in examples], data.frames(examples), 5)
     assert np.abs(logits - full).max() > 1e-3  # not the stored (all-modality) prompts

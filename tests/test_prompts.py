@@ -138,6 +138,9 @@ def test_render_prompt_adds_one_modality_per_step() -> None:
     assert frame == "score importance 1 to 5."
     assert title_audio.endswith(f"audio: {EXAMPLE['audio']}.")
     assert render_prompt(EXAMPLE, P.template) == full
+    no_title = render_prompt(EXAMPLE, P.template, "frame_audio_speech")  # the probe's: all but category and title
+    assert no_title == "score importance 1 to 5. " + full.split(f"{EXAMPLE['title']}. ", 1)[1]
+    assert EXAMPLE["speech"] in no_title and "title" not in no_title and "category" not in no_title
     with pytest.raises(ValueError, match="unknown modalities"):
         render_prompt(EXAMPLE, P.template, "audio_only")
 

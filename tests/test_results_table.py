@@ -12,6 +12,7 @@ import pytest
 from deevisum.config import EvaluateParams
 from deevisum.data.benchmarks import read_tvsum
 from deevisum.evaluation.ablation import ablation_report
+from deevisum.headlines import headline
 from deevisum.io import BadInputReport
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "results_table.py"
@@ -20,13 +21,13 @@ results_table = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(results_table)
 
 
-def _ablation(corpus: Path, scores_dir: Path, n_folds: int) -> dict:
-    """A real ablation report (deevisum.evaluation.ablation) of three made-up variants, two seeds each,
+def _ablation(corpus: Path, scores_dir: Path, n_folds: int, names: tuple[str, ...] = ("teacher", "student", "student_kd")) -> dict:
+    """A real ablation report (deevisum.evaluation.ablation) of made-up variants' scores, two seeds each,
     with the mini corpus's videos dealt over ``n_folds`` folds."""
     bench = read_tvsum(corpus)
     rng = np.random.default_rng(0)
     files: dict[str, list[Path]] = {}
-    for name in ("teacher", "student", "student_kd"):
+    for name in names:
         for seed in range(2):
             scores = {v: {"scores": rng.random(int(np.ceil(a.n_frames / a.fps))).tolist(), "frames_per_score": a.fps}
                       for v, a in bench.videos.items()}
@@ -73,6 +74,13 @@ def test_ablation_table_gives_mean_and_std_over_folds(ablation: dict) -> None:
     assert labels == [results_table.LABELS[k] for k in ("teacher", "student", "student_kd", "baseline_random",
                                                         "baseline_human", "baseline_oracle")]
     assert "Test videos: 3 (folds 0, 1; 2 seed(s) per fold" in text and "Mean ± std over the 2 folds" in text
+
+
+def test_probes_are_compared_with_their_model_but_are_not_models(mini_corpus: Path, tmp_path: Path) -> None:
+    report = _ablation(mini_corpus, tmp_path, 2, ("teacher", "student", "teacher_no_title"))
+    assert set(report["probes"]) == {"teacher_no_title"} and "teacher_no_title" not in report["table"]
+    assert report["comparisons"]["teacher_title"]["a"] == "teacher" and "teacher_no_title" not in headline("ablation", report)
+    assert "| teacher − the same teacher scored without the title |" in results_table.render(report, EVAL)
 
 
 def test_single_fold_shows_the_bootstrap_ci(mini_corpus: Path, tmp_path: Path) -> None:

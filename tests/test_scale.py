@@ -32,6 +32,7 @@ from deevisum.scale.plan import GIB, Arch, make_plan, prompt_tokens, saved_per_t
 REPO = Path(__file__).resolve().parents[1]
 PRESET = REPO / "presets" / "paper.yaml"
 GEMMA3_PRESET = REPO / "presets" / "gemma3.yaml"
+REAL_LM_PRESET = REPO / "presets" / "real-lm.yaml"
 TINY_VISION = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2, patch_size=8)
 
 
@@ -137,11 +138,21 @@ def _keys(tree: dict, prefix: str = "") -> set[str]:
     return out
 
 
-@pytest.mark.parametrize("path", [PRESET, GEMMA3_PRESET], ids=["paper", "gemma3"])
+@pytest.mark.parametrize("path", [PRESET, GEMMA3_PRESET, REAL_LM_PRESET], ids=["paper", "gemma3", "real-lm"])
 def test_paper_preset_has_every_key_of_params_yaml(path: Path) -> None:
     """The presets are full params files: a key params.yaml gained and a preset lacks fails here."""
     preset = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert _keys(yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))) == _keys(preset)
+
+
+def test_real_lm_preset_is_the_demo_with_the_real_lm_teacher_on_one_fold() -> None:
+    demo, preset = (yaml.safe_load(p.read_text(encoding="utf-8")) for p in (REPO / "params.yaml", REAL_LM_PRESET))
+    assert {k: v for k, v in preset.items() if k not in ("models", "prompts")} == \
+        {k: v for k, v in demo.items() if k not in ("models", "prompts")}
+    assert preset["models"]["mentor"] == demo["models"]["mentor"] and preset["models"]["student"] == demo["models"]["student"]
+    p = load_params(REAL_LM_PRESET)
+    assert p.models.teacher.source == "real-lm/gemma3-270m-vlm" and p.models.teacher.lora_r > 0
+    assert p.prompts.folds == [0] and (REPO / "real-lm" / "dvc.yaml").is_file()
 
 
 def test_gemma3_preset_is_the_paper_preset_with_gemma3_roles() -> None:

@@ -153,3 +153,7 @@ def test_score_runs_scores_each_folds_test_videos_with_its_own_run(tmp_path) -> 
     np.testing.assert_allclose(logits, np.concatenate(alone), atol=1e-5)
     other_seed, _ = score_runs(models, data, 0, 8, TEMPLATE)
     assert np.abs(other_seed - logits).max() > 1e-3
+    probe, _ = score_runs(models, data, 1, 8, TEMPLATE, modalities="frame")  # the same models, prompts without fields
+    alone = [score_saved(models / Run(k, 1).name, data, tests[k], 8, TEMPLATE, modalities="frame")[0] for k in (0, 1)]
+    np.testing.assert_allclose(probe, np.concatenate(alone), atol=1e-5)
+    assert np.abs(probe - logits).max() > 1e-3

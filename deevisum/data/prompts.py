@@ -22,8 +22,10 @@ MODALITY_FIELDS: dict[str, frozenset[str]] = {
     "frame_title": frozenset({"category", "title"}),
     "frame_title_audio": frozenset({"category", "title", "audio"}),
     "frame_title_audio_speech": frozenset({"category", "title", "audio", "speech"}),
+    "frame_audio_speech": frozenset({"audio", "speech"}),
 }
-"""Template fields each modality subset fills; the frame is always the image."""
+"""Template fields each modality subset fills; the frame is always the image. The first four are the
+steps of the training ablation; ``frame_audio_speech`` (all but category and title) probes a trained model."""
 FULL = "frame_title_audio_speech"
 """Every modality: the prompts stored in examples.jsonl."""
 _PUNCT = re.compile(r"[^\w']+")

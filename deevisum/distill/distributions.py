@@ -16,14 +16,17 @@ from safetensors.torch import load_file
 from deevisum.io import InputError, save_tensors, tensors_index
 
 
-def save_distributions(path: str | Path, keys: Sequence[str], logits: torch.Tensor, answer_ids: Sequence[int]) -> None:
-    """Answer logits (n, 5) for example ``keys`` (``video/second``), with the answer ids they are over."""
+def save_distributions(path: str | Path, keys: Sequence[str], logits: torch.Tensor, answers: Sequence[str]) -> None:
+    """Answer logits (n, 5) for example ``keys`` (``video/second``), with the answer words of their columns.
+
+    Words, not token ids: a teacher with another tokenizer (a pretrained checkpoint's 262k vocabulary)
+    scores the same answers under other ids, and its distributions teach a tiny student just as well."""
     save_tensors(path, {"logits": torch.as_tensor(logits, dtype=torch.float32).contiguous()},
-                 {"answer_ids": list(answer_ids), "keys": list(keys)})
+                 {"answers": list(answers), "keys": list(keys)})
 
 
-def load_distributions(path: str | Path, keys: Sequence[str]) -> tuple[torch.Tensor, list[int]]:
-    """Stored logits for ``keys`` in that order, and the answer token ids they are over."""
+def load_distributions(path: str | Path, keys: Sequence[str]) -> tuple[torch.Tensor, list[str]]:
+    """Stored logits for ``keys`` in that order, and the answer words of their columns."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found (run the distillation stage that writes it)")
@@ -32,4 +35,6 @@ def load_distributions(path: str | Path, keys: Sequence[str]) -> tuple[torch.Ten
     missing = [k for k in keys if k not in index]
     if missing:
         raise InputError(path, f"no stored distribution for {len(missing)} example(s), e.g. {missing[:3]}")
-    return load_file(str(path))["logits"][[index[k] for k in keys]], meta["answer_ids"]
+    if "answers" not in meta:
+        raise InputError(path, "no answer words in its metadata (written by an older version: re-run its stage)")
+    return load_file(str(path))["logits"][[index[k] for k in keys]], meta["answers"]

@@ -10,6 +10,7 @@ KL(P_target || P_trained), which asks the trained model to cover all the target'
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -33,17 +34,17 @@ def kd_term(logits: torch.Tensor, target_logits: torch.Tensor, temperature: floa
     return kl * temperature**2
 
 
-def check_answer_vocab(answer_ids: dict[str, list[int]]) -> list[int]:
-    """The answer token ids all models share; fails naming the models that disagree.
+def check_answers(answers: dict[str, Sequence[str]]) -> list[str]:
+    """The answer words whose logits every model's columns hold, in order; fails naming the models that disagree.
 
-    KD compares distributions over the same five answers, and stored distributions are
-    indexed by them, so teacher, mentor and student must map "1".."5" to the same tokens.
+    KD compares two distributions column by column, so each column must be the same answer in every
+    model. Token ids may differ: each model's own tokenizer maps the words to its ids.
     """
-    (first_name, first), *others = answer_ids.items()
-    for name, ids in others:
-        if list(ids) != list(first):
+    (first_name, first), *others = answers.items()
+    for name, words in others:
+        if list(words) != list(first):
             raise ValueError(
-                f"answer vocabulary mismatch: {first_name} maps {list(ANSWERS)} to token ids {list(first)}, "
-                f"{name} to {list(ids)}; teacher, mentor and student must share the answer tokens"
+                f"answer mismatch: the columns of {first_name} are the answers {list(first)}, those of {name} "
+                f"{list(words)}; teacher, mentor and student must score the answers {list(ANSWERS)} in this order"
             )
     return list(first)

@@ -25,11 +25,11 @@ from deevisum.data.examples import ProcessedData, answer_targets, example_key
 from deevisum.data.prompts import FULL, prompts_for
 from deevisum.data.splits import Run, runs
 from deevisum.distill.distributions import load_distributions, save_distributions
-from deevisum.distill.losses import check_answer_vocab
+from deevisum.distill.losses import check_answers
 from deevisum.distill.parallel import run_in_parallel
 from deevisum.distill.trainer import ExampleSet, KDConfig, train_vlm
 from deevisum.io import atomic_path
-from deevisum.models.scoring import answer_token_ids, score_saved
+from deevisum.models.scoring import answer_words, score_saved
 from deevisum.models.vlm import build_vlm, process_state, save_modalities, save_vlm
 from deevisum.tracking import write_curves
 
@@ -51,10 +51,10 @@ STUDENT_VARIANTS: dict[str, StudentVariant] = {
 }
 
 
-def stored_logits(path: str | Path, examples: list[dict], answer_ids: list[int]):
-    """Stored answer logits for ``examples``; fails unless they are over our answer tokens."""
-    logits, stored_ids = load_distributions(path, [example_key(e) for e in examples])
-    check_answer_vocab({str(path): stored_ids, "model being trained": answer_ids})
+def stored_logits(path: str | Path, examples: list[dict], answers: list[str]):
+    """Stored answer logits for ``examples``; fails unless their columns are the answers of ours."""
+    logits, stored = load_distributions(path, [example_key(e) for e in examples])
+    check_answers({str(path): stored, "model being trained": answers})
     return logits
 
 
@@ -127,11 +127,11 @@ def _train_job(job: RoleJob) -> list[dict[str, float]]:
     mp, run, files = job.mp, job.run, job.files
     model, processor = build_vlm(mp, job.arch, files.tokenizer, job.image_size, run.seed)
     cfg = replace(job.cfg, lr=mp.lr) if mp.lr is not None else job.cfg
-    answer_ids = answer_token_ids(processor.tokenizer)
+    answers = answer_words(processor.tokenizer)
     sets = {}
     for split in ("train", "val"):
         examples = job.data.examples(split)
-        kd_logits = {t: stored_logits(distributions_file(files.kd_targets[t], run), examples, answer_ids)
+        kd_logits = {t: stored_logits(distributions_file(files.kd_targets[t], run), examples, answers)
                      for t, w in job.kd.weights.items() if w}
         sets[split] = ExampleSet(prompts_for(examples, job.modalities, job.template), job.data.frames(examples),
                                  answer_targets(examples, cfg.soft_targets), kd_logits)
@@ -160,8 +160,8 @@ def store_distributions(models: str | Path, data: ProcessedData, out: str | Path
     for run in runs(data.splits_file, seeds):
         examples = data.for_fold(run.fold).examples("train", "val")
         model_dir = Path(models) / run.name
-        logits, answer_ids = score_saved(model_dir, data, examples, batch_size, template,
+        logits, answers = score_saved(model_dir, data, examples, batch_size, template,
                                          desc=f"{Path(models).name} {run.name} distributions")
         if state.is_main_process:
-            save_distributions(distributions_file(out, run), [example_key(e) for e in examples], logits, answer_ids)
+            save_distributions(distributions_file(out, run), [example_key(e) for e in examples], logits, answers)
     state.wait_for_everyone()

@@ -36,9 +36,18 @@ COMPARISONS = {
     "full_vs_frame": ("student_ce", "student_frame"),
     "full_vs_frame_title": ("student_ce", "student_frame_title"),
     "full_vs_frame_title_audio": ("student_ce", "student_frame_title_audio"),
+    "teacher_title": ("teacher", "teacher_no_title"),
+    "teacher_speech": ("teacher", "teacher_no_speech"),
 }
 """Name -> (a, b): the difference a - b. Prompt comparisons use the CE students, whose only
-difference is what the prompt carries."""
+difference is what the prompt carries; the ``teacher_*`` ones a probe (:data:`PROBES`)."""
+PROBES = {
+    "teacher_no_title": ("teacher", "frame_audio_speech"),
+    "teacher_no_speech": ("teacher", "frame_title_audio"),
+}
+"""Name -> (trained model, modalities): the model scored with its prompts re-rendered without a modality's
+sentences, an inference-time input ablation. Its loss against the model's own scores is how much the
+model's scores rest on that modality (a pretrained language model may read a title a tiny one cannot)."""
 
 
 def seed_averaged(score_files: Sequence[str | Path], benchmark: Benchmark, params: EvaluateParams,
@@ -72,7 +81,7 @@ def ablation_report(score_files: Mapping[str, Sequence[str | Path]], benchmark: 
                     shots: Mapping | None, video_fold: Mapping[str, int], bad: BadInputReport) -> dict:
     """The table (variants, random / human / oracle baselines) and the paired comparisons.
 
-    ``score_files``: variant -> its scores files (one per seed); ``video_fold``: test video -> its fold.
+    ``score_files``: variant (or probe) -> its scores files (one per seed); ``video_fold``: test video -> its fold.
     """
     per_variant = {name: seed_averaged(files, benchmark, params, shots, bad) for name, files in score_files.items()}
     videos = sorted(set.intersection(*(set(v) for v in per_variant.values())) & set(video_fold))
@@ -80,7 +89,8 @@ def ablation_report(score_files: Mapping[str, Sequence[str | Path]], benchmark: 
     contexts = {v: build_context(v, benchmark, params, shots, source=str(benchmark.root)) for v in videos}
     categories = {v: benchmark.videos[v].category for v in videos}
     base = baseline_blocks(contexts, benchmark, params)
-    table = {name: _row(rows, video_fold, categories, params) for name, rows in per_variant.items()}
+    rows = {name: _row(per_video, video_fold, categories, params) for name, per_video in per_variant.items()}
+    table = {name: row for name, row in rows.items() if name not in PROBES}
     table |= {f"baseline_{k}": _row(b["videos"], video_fold, categories, params) for k, b in base.items()}
     comparisons = {
         name: {m: paired_comparison({v: per_variant[a][v][m] for v in videos}, {v: per_variant[b][v][m] for v in videos},
@@ -94,6 +104,7 @@ def ablation_report(score_files: Mapping[str, Sequence[str | Path]], benchmark: 
         "n_seeds": max(len(f) for f in score_files.values()),
         "n_test_videos": len(videos),
         "table": table,
+        "probes": {name: row for name, row in rows.items() if name in PROBES},
         "comparisons": comparisons,
         "bad_input": bad.to_dict(),
     }

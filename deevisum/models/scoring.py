@@ -56,6 +56,11 @@ def answer_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     return word_token_ids(tokenizer, ANSWERS)
 
 
+def answer_words(tokenizer: PreTrainedTokenizerBase) -> list[str]:
+    """What the tokenizer says its answer tokens are: the words of the answer logits' columns."""
+    return [tokenizer.decode([i]) for i in answer_token_ids(tokenizer)]
+
+
 TOKEN_FIELDS = ("input_ids", "attention_mask", "token_type_ids")
 ENCODE_CHUNK = 256
 """Rows the processor tokenises per call while encoding a set (it also preprocesses their images)."""
@@ -175,22 +180,24 @@ def score_examples(
 
 
 def score_saved(model_dir: str | Path, data: ProcessedData, examples: Sequence[dict], batch_size: int, template: str,
-                desc: str = "scoring") -> tuple[np.ndarray, list[int]]:
-    """(n, 5) answer logits of a saved model on ``examples`` (the prompts it was trained with), and its answer ids."""
+                desc: str = "scoring", modalities: str | None = None) -> tuple[np.ndarray, list[str]]:
+    """(n, 5) answer logits of a saved model on ``examples``, and the answer words of their columns. The
+    prompts carry ``modalities`` (default: those the model was trained with)."""
     model, processor = load_vlm(model_dir)
-    prompts = prompts_for(examples, model_modalities(model_dir), template)
+    prompts = prompts_for(examples, modalities or model_modalities(model_dir), template)
     logits = score_examples(model, processor, prompts, data.frames(examples), batch_size, desc=desc)
-    return logits, answer_token_ids(processor.tokenizer)
+    return logits, answer_words(processor.tokenizer)
 
 
-def score_runs(models: str | Path, data: ProcessedData, seed: int, batch_size: int, template: str) -> tuple[np.ndarray, list[dict]]:
+def score_runs(models: str | Path, data: ProcessedData, seed: int, batch_size: int, template: str,
+               modalities: str | None = None) -> tuple[np.ndarray, list[dict]]:
     """Answer logits on the test videos of every selected fold, each fold's by its own run of ``seed``
-    (``models/<run>``), and the examples they score (fold by fold)."""
+    (``models/<run>``), and the examples they score (fold by fold); prompts as :func:`score_saved`'s."""
     logits, examples = [], []
     for run in runs(data.splits_file, [seed]):
         test = data.for_fold(run.fold).examples("test")
         logits.append(score_saved(Path(models) / run.name, data, test, batch_size, template,
-                                  desc=f"scoring {Path(models).name} {run.name}")[0])
+                                  desc=f"scoring {Path(models).name} {run.name}", modalities=modalities)[0])
         examples += test
     return np.concatenate(logits), examples
 
