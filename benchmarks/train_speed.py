@@ -80,7 +80,7 @@ def examples_per_second(s: Setting) -> float:
         rows = [r % len(prompts) for r in range(i * s.batch, (i + 1) * s.batch)]
         batch = encoded.batch(rows, images[rows]) if encoded else build_batch(processor, [prompts[r] for r in rows], images[rows])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=s.bf16):
-            ce, _ = batch_losses(model, batch | {"answer_targets": targets}, ids, KDConfig())
+            ce = batch_losses(model, batch | {"answer_targets": targets}, ids, KDConfig())[0]
         ce.mean().backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

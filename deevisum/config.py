@@ -373,6 +373,8 @@ class ModelParams(_Section):
     lora_dropout: float = bounded(0.05, ge=0, lt=1)
     lr: float | None = bounded(None, gt=0)
     """This role's peak finetuning learning rate; null: ``train.lr``."""
+    epochs: int | None = bounded(None, ge=1)
+    """This role's finetuning epochs; null: ``train.epochs`` (a checkpoint that has not seen the task needs more)."""
 
 
 ROLES = ("teacher", "mentor", "student")
@@ -463,6 +465,20 @@ class ExitTrainParams(_Section):
 
 
 @dataclass
+class ExitAwareParams(_Section):
+    """Exit-aware training of the students (LayerSkip, Elhoushi et al. 2024; ``distill.trainer.ExitAwareLoss``):
+    the student learns to hold its answer after the exit layers, instead of heads learning to read a
+    student trained for full depth only. Off (0, 0) by default."""
+
+    _section = "ee.exit_aware"
+    loss_weight: float = bounded(0.0, ge=0)
+    """Weight of the early-exit loss: the student's own loss (CE + KD) on the answer its final norm and LM
+    head read after each of ``exit_layers``, averaged over the exits."""
+    layer_dropout: float = bounded(0.0, ge=0, lt=1)
+    """Layer dropout rate of the last decoder layer; layer i of L is dropped at ``layer_dropout * i / (L - 1)``."""
+
+
+@dataclass
 class EEParams(_Section):
     """Early exit: heads after ``exit_layers``; a row leaves at the first exit whose confidence reaches
     the threshold, calibrated on the validation videos for ``target_agreement`` unless set by hand."""
@@ -500,6 +516,7 @@ class EEParams(_Section):
     """torch intra-op threads in the evaluate stage; 0 = torch's default. On a shared machine 1
     keeps other processes from stalling torch's thread barriers, which makes timings swing 10x."""
     train: ExitTrainParams = field(default_factory=ExitTrainParams)
+    exit_aware: ExitAwareParams = field(default_factory=ExitAwareParams)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -1,8 +1,8 @@
 """Stage score: one-pass per-second scores of each role on the test videos of every selected fold.
 
 A role's scores for seed s (``<out>/<role>/seed<s>.json``, a scores file) hold every test video,
-each scored by the run trained on the other folds. A probe (deevisum.evaluation.ablation.PROBES) is
-scored as its model with a modality left out of the prompts.
+each scored by the run trained on the other folds. Each probe of a scored role
+(deevisum.evaluation.ablation.PROBES) is scored too: that role's runs with a modality left out of the prompts.
 """
 
 from deevisum.app.stage import stage_args
@@ -18,8 +18,8 @@ if __name__ == "__main__":
     p = load_params()
     data = ProcessedData(args.examples, args.splits, args.frames)
     with atomic_path(args.out) as tmp:
-        for role in args.roles:
-            model, modalities = PROBES.get(role, (role, None))
+        probes = [(name, model, modalities) for name, (model, modalities) in PROBES.items() if model in args.roles]
+        for role, model, modalities in [(role, role, None) for role in args.roles] + probes:
             for seed in p.train.seeds:
                 logits, examples = score_runs(args.models / model, data, seed, p.train.eval_batch_size, p.prompts.template,
                                               modalities)

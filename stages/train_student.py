@@ -1,14 +1,15 @@
 """Stage train_student: the ablation students (deevisum.distill.roles.STUDENT_VARIANTS), one run per fold and seed.
 
 All variants' runs go to one pool of worker processes (deevisum.distill.parallel); each variant keeps
-its own models/student_<variant>, checkpoint and curves folders.
+its own models/student_<variant>, checkpoint and curves folders. ee.exit_aware trains every student
+alike, so that the comparisons between students stay about what they learn from.
 """
 
 from deevisum.app.stage import stage_args
 from deevisum.config import load_params
 from deevisum.data.examples import ProcessedData
 from deevisum.distill.roles import STUDENT_VARIANTS, RoleFiles, role_jobs, train_jobs
-from deevisum.distill.trainer import kd_config
+from deevisum.distill.trainer import exit_aware_loss, kd_config
 
 if __name__ == "__main__":
     args = stage_args(__doc__, ["examples", "splits", "frames", "tokenizer", "models", "checkpoints", "curves", "teacher_dist"],
@@ -24,5 +25,5 @@ if __name__ == "__main__":
         # the same total KD weight as the MSKD student (phi + psi), all of it on the teacher
         kd = kd_config({target: p.mskd.phi + p.mskd.psi for target in variant.kd_from}, p.mskd)
         jobs += role_jobs(p.models.student, p.pretrain.student, p.train, p.frames.image_size, kd, data, files,
-                          variant.modalities, p.prompts.template)
+                          variant.modalities, p.prompts.template, exit_aware_loss(p.ee))
     train_jobs(jobs)

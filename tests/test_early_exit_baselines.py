@@ -11,7 +11,15 @@ from deevisum.data.splits import Run
 from deevisum.early_exit.baselines import oracle_exit, patience_exit, random_mix, random_mix_agreement, static_exit
 from deevisum.early_exit.calibration import NEVER, Calibration, agrees, auroc_ci, first_exit
 from deevisum.early_exit.heads import CONFIDENCES
-from deevisum.early_exit.report import QUALITY, RunOutputs, auroc_by_run, baseline_comparison, compose, sweep_rows
+from deevisum.early_exit.report import (
+    QUALITY,
+    RunOutputs,
+    auroc_by_run,
+    baseline_comparison,
+    compose,
+    paper_point,
+    sweep_rows,
+)
 
 EXITS, DEPTH = [2, 4], 6
 
@@ -93,10 +101,19 @@ def test_baseline_rows_and_the_paired_comparison_with_a_random_mix() -> None:
     assert versus["agreement_vs_full"]["holds"] and versus["agreement_vs_full"]["n_videos"] == 12
     assert versus["mean_layers"] == point.mean_layers
     table = sweep_rows([{"threshold": 0.75, "agreement_vs_full": 0.99, "mean_layers": point.mean_layers, "speedup": 1.5}],
-                       rows, outputs, p)
-    assert [r["method"] for r in table] == ["early_exit", "static_2", "static_4", "random_mix", "patience_1", "oracle"]
+                       rows, outputs, p, full_f1=0.6)
+    assert [r["method"] for r in table] == ["early_exit", "static_2", "static_4", "random_mix", "patience_1", "oracle", "paper"]
     assert all(list(r) == list(table[0]) for r in table) and table[1]["speedup"] is None
+    assert table[-1]["f1"] == pytest.approx(0.587) and table[-1]["speedup"] == pytest.approx(1 / 0.79)
     assert 0.7 < table[0]["random_mix_agreement"] < 1
+
+
+def test_the_papers_point_is_read_off_the_measured_curve() -> None:
+    sweep = [{"speedup": 1.0, "f1": 0.60}, {"speedup": 1.5, "f1": 0.50}, {"threshold": 2.0, "f1": 0.1}]  # the last untimed
+    got = paper_point(sweep, full_f1=0.60)
+    assert got["speedup"] == pytest.approx(1.2658, abs=1e-4) and got["f1_drop"] == 0.013
+    assert got["f1_drop_here_at_that_speedup"] == pytest.approx(0.2658 / 0.5 * 0.10, abs=1e-4)  # linear between 1.0 and 1.5
+    assert paper_point(sweep[:1], 0.6)["f1_drop_here_at_that_speedup"] is None  # the curve never gets that fast
 
 
 def test_auroc_per_run_and_exit_on_the_rows_that_reach_it() -> None:

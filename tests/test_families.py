@@ -11,10 +11,11 @@ from tiny_vlm import tiny_model, tiny_source, tiny_train
 
 from deevisum.checkpointing import Checkpoint
 from deevisum.config import ModelParams
+from deevisum.distill import trainer
 from deevisum.distill.trainer import ExampleSet, KDConfig, train_vlm
 from deevisum.early_exit.heads import ExitConfig, ExitHeads
 from deevisum.early_exit.runner import EarlyExitRunner
-from deevisum.models.families import FAMILIES, family_of_config, family_of_processor
+from deevisum.models.families import FAMILIES, family_of_config, family_of_processor, output_head
 from deevisum.models.scoring import ANSWER_POSITION, answer_logits, answer_token_ids, build_batch, score_examples
 from deevisum.models.tokenizer import train_tokenizer
 from deevisum.models.vlm import apply_lora, build_tiny, load_vlm, save_vlm
@@ -129,3 +130,60 @@ def test_training_learns_the_answer(tiny, tokenizer_dir, tmp_path) -> None:
                            Checkpoint(tmp_path / "c", "fp"), 0)
     ces = [row["val_ce"] for row in history]
     assert ces == sorted(ces, reverse=True) and ces[-1] < ces[0] - 1
+
+
+def test_exit_aware_hooks_read_the_runners_exit_states_and_the_models_head(tiny) -> None:
+    """The early-exit loss reads the state after n layers where the runner's exits do, and through the
+    model's own head: after every layer, that head gives the model's logits."""
+    model, processor, prompts, images = tiny
+    batch = build_batch(processor, prompts, images)
+    ids = answer_token_ids(processor.tokenizer)
+    runner = EarlyExitRunner(model, ids, ExitHeads(ExitConfig(hidden_size=model.config.text_config.hidden_size,
+                                                              exit_layers=[1, 2], n_answers=5)))
+    with torch.no_grad():
+        expected, _ = runner.collect(batch)
+        with trainer._decoder_hooks(model, (1, 2, 4), ()) as states:
+            logits = model(**batch, logits_to_keep=1, use_cache=False).logits[:, -1]
+        for n, state in zip((1, 2), expected):
+            torch.testing.assert_close(states[n], state, rtol=0, atol=1e-6)
+        torch.testing.assert_close(output_head(model)(states[4]), logits, rtol=0, atol=1e-5)
+        with trainer._decoder_hooks(model, (2, 3), {2}) as skipped:  # layer 3 of 4 dropped: state 3 = state 2
+            model(**batch, logits_to_keep=1, use_cache=False)
+    torch.testing.assert_close(skipped[3], skipped[2], rtol=0, atol=0)
+    assert not any(layer._forward_hooks for layer in model.model.language_model.layers)  # all removed after
+
+
+def test_layer_dropout_spares_the_first_layer_and_drops_the_last_most() -> None:
+    torch.manual_seed(0)
+    counts = torch.zeros(6)
+    for _ in range(4000):
+        for i in trainer.dropped_layers(6, 0.5):
+            counts[i] += 1
+    assert counts[0] == 0 and counts.tolist() == sorted(counts.tolist())
+    torch.testing.assert_close(counts / 4000, 0.5 * torch.arange(6) / 5, rtol=0, atol=0.03)
+    assert trainer.dropped_layers(6, 0.0) == frozenset() and trainer.dropped_layers(1, 0.5) == frozenset()
+
+
+def test_exit_aware_training_puts_the_answer_at_the_exit(tiny, tokenizer_dir, tmp_path) -> None:
+    """Trained with the early-exit loss, the state after layer 1 answers through the model's head as well as
+    the full depth does; trained without it, it does not."""
+    model, _, _, _ = tiny
+    family = family_of_config(model.config)
+    rng = np.random.default_rng(2)
+    cue = rng.integers(0, 2, 48)
+    prompts = [f"score importance audio {'loud' if c else 'quiet'} title match" for c in cue]
+    targets = np.eye(5, dtype=np.float32)[np.where(cue == 1, 4, 0)]
+    images = rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8)
+    train, val = ExampleSet(prompts[:40], images[:40], targets[:40]), ExampleSet(prompts[40:], images[40:], targets[40:])
+    exits = trainer.ExitAwareLoss(layers=(1,), weight=1.0, layer_dropout=0.2)
+    exit_ce = {}
+    for name, loss in (("plain", None), ("exit_aware", exits)):
+        fresh, processor = build_tiny(tiny_model(num_layers=4), tokenizer_dir, 32, seed=0, family=family)
+        trained, history = train_vlm(fresh, processor, train, val, tiny_train(epochs=12, lr=0.01), KDConfig(),
+                                     Checkpoint(tmp_path / name, "fp"), 0, exits=loss)
+        assert ("train_exit" in history[-1]) == (loss is not None)
+        batch = build_batch(processor, val.prompts, val.images) | {"answer_targets": torch.as_tensor(val.targets)}
+        with torch.no_grad():
+            _, _, at_exit = trainer.batch_losses(trained, batch, answer_token_ids(processor.tokenizer), KDConfig(), exits)
+        exit_ce[name] = float(at_exit.mean())
+    assert exit_ce["exit_aware"] < 0.5 * exit_ce["plain"], exit_ce

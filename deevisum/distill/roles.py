@@ -27,7 +27,7 @@ from deevisum.data.splits import Run, runs
 from deevisum.distill.distributions import load_distributions, save_distributions
 from deevisum.distill.losses import check_answers
 from deevisum.distill.parallel import run_in_parallel
-from deevisum.distill.trainer import ExampleSet, KDConfig, train_vlm
+from deevisum.distill.trainer import ExampleSet, ExitAwareLoss, KDConfig, train_vlm
 from deevisum.io import atomic_path
 from deevisum.models.scoring import answer_words, score_saved
 from deevisum.models.vlm import build_vlm, process_state, save_modalities, save_vlm
@@ -102,12 +102,14 @@ class RoleJob:
     run: Run
     modalities: str = FULL
     template: str = ""
+    exits: ExitAwareLoss | None = None
+    """Exit-aware training (the students, when ``ee.exit_aware`` is on)."""
 
 
 def role_jobs(mp: ModelParams, arch: ArchParams, cfg: TrainParams, image_size: int, kd: KDConfig, data: ProcessedData,
-              files: RoleFiles, modalities: str = FULL, template: str = "") -> list[RoleJob]:
+              files: RoleFiles, modalities: str = FULL, template: str = "", exits: ExitAwareLoss | None = None) -> list[RoleJob]:
     """One job per run (selected fold x ``cfg.seeds``), each training into ``files.model/<run>``."""
-    return [RoleJob(mp, arch, cfg, image_size, kd, data.for_fold(run.fold), files, run, modalities, template)
+    return [RoleJob(mp, arch, cfg, image_size, kd, data.for_fold(run.fold), files, run, modalities, template, exits)
             for run in runs(data.splits_file, cfg.seeds)]
 
 
@@ -126,7 +128,7 @@ def train_jobs(jobs: Sequence[RoleJob]) -> dict[Path, dict[str, list[dict[str, f
 def _train_job(job: RoleJob) -> list[dict[str, float]]:
     mp, run, files = job.mp, job.run, job.files
     model, processor = build_vlm(mp, job.arch, files.tokenizer, job.image_size, run.seed)
-    cfg = replace(job.cfg, lr=mp.lr) if mp.lr is not None else job.cfg
+    cfg = replace(job.cfg, lr=mp.lr or job.cfg.lr, epochs=mp.epochs or job.cfg.epochs)
     answers = answer_words(processor.tokenizer)
     sets = {}
     for split in ("train", "val"):
@@ -137,10 +139,11 @@ def _train_job(job: RoleJob) -> list[dict[str, float]]:
                                  answer_targets(examples, cfg.soft_targets), kd_logits)
     run_config = {"model": to_dict(mp), "architecture": model.config.to_dict(), "train": to_dict(cfg), "seed": run.seed,
                   "kd": to_dict(job.kd), "modalities": job.modalities, "image_size": job.image_size,
+                  "exits": to_dict(job.exits) if job.exits is not None else None,
                   "data": [s.digest() for s in sets.values()], "code": code_digest(__name__)}
     checkpoint = Checkpoint(files.checkpoint / run.name, fingerprint(run_config))
     model, history = train_vlm(model, processor, sets["train"], sets["val"], cfg, job.kd, checkpoint, run.seed,
-                               desc=f"{files.model.name} {run.name}")
+                               desc=f"{files.model.name} {run.name}", exits=job.exits)
     if process_state().is_main_process:
         with atomic_path(files.model / run.name) as tmp:
             save_vlm(model, processor, tmp, mp)

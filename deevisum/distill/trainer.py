@@ -4,7 +4,8 @@ Loss per batch, all at the answer position of ``deevisum.models.scoring.build_ba
 (tokenised once per set, :class:`~deevisum.models.scoring.EncodedPrompts`):
 full-vocabulary cross-entropy of the target answer token (the model learns to *say* the
 answer, so ``generate()`` and one-pass scoring agree) plus, per KD target, ``weight *
-kd_term(answer logits, stored target logits, T)`` (``deevisum.distill.losses``).
+kd_term(answer logits, stored target logits, T)`` (``deevisum.distill.losses``). Exit-aware
+training (:class:`ExitAwareLoss`, LayerSkip) adds the same loss after the exit layers and drops layers.
 
 Runs under ``accelerate`` unchanged (``accelerate launch stages/<stage>.py`` with a DDP or
 FSDP config): model, optimizer and data loader go through ``Accelerator.prepare``; only the
@@ -18,11 +19,12 @@ competes too.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,10 +36,11 @@ from tqdm import tqdm
 from transformers import PaliGemmaProcessor
 
 from deevisum.checkpointing import Checkpoint, load_optimizer, optimizer_tensors
-from deevisum.config import MskdParams, TrainParams
+from deevisum.config import EEParams, MskdParams, TrainParams
 from deevisum.distill import parallel
 from deevisum.distill.losses import kd_term
 from deevisum.io import seed_everything
+from deevisum.models.families import base_model, output_head
 from deevisum.models.scoring import EncodedPrompts, answer_token_ids, word_token_ids
 from deevisum.models.tokenizer import ANSWERS
 
@@ -82,6 +85,28 @@ def kd_config(weights: dict[str, float], p: MskdParams) -> KDConfig:
     return KDConfig(weights, p.temperature, p.kl_direction)
 
 
+@dataclass(frozen=True)
+class ExitAwareLoss:
+    """Exit-aware training (LayerSkip, Elhoushi et al. 2024) of a decoder that will exit after ``layers``.
+
+    Early-exit loss: the model's own loss (CE + KD) on the answer read through its final norm and LM head
+    (:func:`deevisum.models.families.output_head`) after each exit layer, averaged over the exits, times
+    ``weight``. Layer dropout: in each training batch layer i of L (0-based) passes its input on unchanged
+    with probability ``layer_dropout * i / (L - 1)``: never the first, most often the last. Both teach the
+    early layers to hold the answer, so that exits after them agree with full depth more often.
+    """
+
+    layers: tuple[int, ...]
+    weight: float
+    layer_dropout: float
+
+
+def exit_aware_loss(ee: EEParams) -> ExitAwareLoss | None:
+    """``ee.exit_aware`` at ``ee.exit_layers``; None when it is off (weight and dropout 0)."""
+    p = ee.exit_aware
+    return ExitAwareLoss(tuple(ee.exit_layers), p.loss_weight, p.layer_dropout) if p.loss_weight or p.layer_dropout else None
+
+
 class EpochSampler(Sampler[int]):
     """A fresh permutation per epoch from ``seed + epoch``, so a resumed run sees the same order."""
 
@@ -112,15 +137,8 @@ def _collate(data: ExampleSet, processor: PaliGemmaProcessor):
     return collate
 
 
-def batch_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor], target_ids: list[int], kd: KDConfig):
-    """Per-example (CE, weighted KD) losses; the KD terms use only the five answer logits.
-
-    CE is over the full vocabulary (the answer must win against every token, not only the other
-    four answers), against the target distribution over ``target_ids``: the answer tokens "1".."5",
-    then the words of other tasks (:attr:`ExampleSet.words`).
-    """
-    inputs = {k: v for k, v in batch.items() if k != "answer_targets" and not k.startswith("kd_")}
-    logits = model(**inputs, logits_to_keep=1, use_cache=False).logits[:, -1].float()
+def _answer_losses(logits: torch.Tensor, batch: dict[str, torch.Tensor], target_ids: list[int], kd: KDConfig):
+    """Per-example (CE, weighted KD) of next-token ``logits`` (B, V) at the answer position."""
     ce = -(batch["answer_targets"] * F.log_softmax(logits, dim=-1)[:, target_ids]).sum(-1)
     kd_loss = torch.zeros_like(ce)
     answer_ids = target_ids[: len(ANSWERS)]
@@ -128,6 +146,63 @@ def batch_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor], target_
         if weight:
             kd_loss = kd_loss + weight * kd_term(logits[:, answer_ids], batch[f"kd_{name}"], kd.temperature, kd.direction)
     return ce, kd_loss
+
+
+@contextlib.contextmanager
+def _decoder_hooks(model: torch.nn.Module, capture: Sequence[int], skip: Collection[int]) -> Iterator[dict[int, torch.Tensor]]:
+    """For the forwards inside: decoder layers (0-based) in ``skip`` pass their input on unchanged (layer
+    dropout), and the last position's hidden state after ``n`` layers is kept for each ``n`` in ``capture``."""
+    layers = base_model(model).model.language_model.layers
+    states: dict[int, torch.Tensor] = {}
+
+    def hook(index: int):
+        def keep_or_skip(_module, args, kwargs, output):
+            hidden = (args[0] if args else kwargs["hidden_states"]) if index in skip else output
+            if index + 1 in capture:
+                states[index + 1] = hidden[:, -1]
+            return hidden
+
+        return keep_or_skip
+
+    handles = [layers[i].register_forward_hook(hook(i), with_kwargs=True)
+               for i in sorted({*skip, *(n - 1 for n in capture)})]
+    try:
+        yield states
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def dropped_layers(depth: int, rate: float) -> frozenset[int]:
+    """The layers a training batch skips: layer i with probability ``rate * i / (depth - 1)`` (torch's RNG,
+    which checkpoints save, so a resumed run drops the same layers)."""
+    if not rate or depth < 2:
+        return frozenset()
+    drop = torch.rand(depth) < rate * torch.arange(depth) / (depth - 1)
+    return frozenset(torch.nonzero(drop).flatten().tolist())
+
+
+def batch_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor], target_ids: list[int], kd: KDConfig,
+                 exits: ExitAwareLoss | None = None, skip: Collection[int] = ()):
+    """Per-example (CE, weighted KD, weighted early-exit) losses; the KD terms use only the five answer logits.
+
+    CE is over the full vocabulary (the answer must win against every token, not only the other
+    four answers), against the target distribution over ``target_ids``: the answer tokens "1".."5",
+    then the words of other tasks (:attr:`ExampleSet.words`). The early-exit term is 0 unless ``exits``
+    asks for it; ``skip``: decoder layers dropped in this forward.
+    """
+    inputs = {k: v for k, v in batch.items() if k != "answer_targets" and not k.startswith("kd_")}
+    capture = exits.layers if exits is not None and exits.weight else ()
+    with _decoder_hooks(model, capture, skip) as states:
+        logits = model(**inputs, logits_to_keep=1, use_cache=False).logits[:, -1].float()
+    ce, kd_loss = _answer_losses(logits, batch, target_ids, kd)
+    exit_loss = torch.zeros_like(ce)
+    if capture:
+        head = output_head(model)
+        for n in capture:
+            exit_ce, exit_kd = _answer_losses(head(states[n]).float(), batch, target_ids, kd)
+            exit_loss = exit_loss + exits.weight * (exit_ce + exit_kd) / len(capture)
+    return ce, kd_loss, exit_loss
 
 
 def linear_warmup_decay(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
@@ -152,16 +227,16 @@ def _trainable_state(acc: Accelerator, model: torch.nn.Module, names: list[str])
 
 
 @torch.no_grad()
-def evaluate_loss(model, loader, target_ids: list[int], kd: KDConfig, acc: Accelerator) -> dict[str, float]:
-    """Mean total and CE loss per example over a loader (gathered across processes)."""
+def evaluate_loss(model, loader, target_ids: list[int], kd: KDConfig, acc: Accelerator,
+                  exits: ExitAwareLoss | None = None) -> dict[str, float]:
+    """Mean total and (full-depth) CE loss per example over a loader (gathered across processes)."""
     model.eval()
-    ces, kds = [], []
+    ces, totals = [], []
     for batch in loader:
-        ce, kd_loss = acc.gather_for_metrics(batch_losses(model, batch, target_ids, kd))
+        ce, kd_loss, exit_loss = acc.gather_for_metrics(batch_losses(model, batch, target_ids, kd, exits))
         ces.append(ce)
-        kds.append(kd_loss)
-    ce, kd_loss = torch.cat(ces), torch.cat(kds)
-    return {"loss": float((ce + kd_loss).mean()), "ce": float(ce.mean())}
+        totals.append(ce + kd_loss + exit_loss)
+    return {"loss": float(torch.cat(totals).mean()), "ce": float(torch.cat(ces).mean())}
 
 
 def train_vlm(
@@ -174,13 +249,16 @@ def train_vlm(
     checkpoint: Checkpoint,
     seed: int,
     desc: str = "train",
+    exits: ExitAwareLoss | None = None,
 ) -> tuple[torch.nn.Module, list[dict[str, float]]]:
-    """Train ``model`` on ``train`` (selecting by ``val`` CE), resuming from ``checkpoint``; returns it
-    unwrapped, with the kept epoch's weights, and the per-epoch curves."""
+    """Train ``model`` on ``train`` (selecting by ``val`` CE at full depth), exit-aware when ``exits`` is
+    given, resuming from ``checkpoint``; returns it unwrapped, with the kept epoch's weights, and the
+    per-epoch curves."""
     seed_everything(seed)
     acc = Accelerator(gradient_accumulation_steps=cfg.grad_accum, mixed_precision=cfg.mixed_precision)
     target_ids = answer_token_ids(processor.tokenizer) + word_token_ids(processor.tokenizer, train.words)
     names = _trainable(model)
+    depth = len(base_model(model).model.language_model.layers)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                                   weight_decay=cfg.weight_decay)
     train_loader = DataLoader(range(len(train)), batch_size=cfg.batch_size, sampler=EpochSampler(len(train), seed),
@@ -203,7 +281,7 @@ def train_vlm(
     elif len(val):
         # epoch 0: the starting weights compete too, so finetuning a pretrained checkpoint never returns
         # weights that fit the validation videos worse than those it started from
-        start = evaluate_loss(model, val_loader, target_ids, kd, acc)
+        start = evaluate_loss(model, val_loader, target_ids, kd, acc, exits)
         best_ce = start["ce"]
         history.append({"epoch": 0, "val_loss": start["loss"], "val_ce": start["ce"]})
         acc.print(f"{desc} epoch 0: val_loss={start['loss']:.4g}, val_ce={start['ce']:.4g}")
@@ -216,14 +294,14 @@ def train_vlm(
         t0 = time.perf_counter()
         model.train()
         train_loader.set_epoch(epoch)
-        sums = torch.zeros(3)
+        sums = torch.zeros(4)
         bar = tqdm(train_loader, desc=f"{desc} epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                    disable=not acc.is_local_main_process or parallel.IN_WORKER, leave=False)
         for batch in bar:
             with acc.accumulate(model):
-                ce, kd_loss = batch_losses(model, batch, target_ids, kd)
-                ce, kd_loss = ce.mean(), kd_loss.mean()
-                total = ce + kd_loss
+                skip = dropped_layers(depth, exits.layer_dropout) if exits is not None else frozenset()
+                ce, kd_loss, exit_loss = (loss.mean() for loss in batch_losses(model, batch, target_ids, kd, exits, skip))
+                total = ce + kd_loss + exit_loss
                 acc.backward(total)
                 if acc.sync_gradients:
                     acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
@@ -231,13 +309,16 @@ def train_vlm(
                 if acc.sync_gradients:
                     scheduler.step()
                 optimizer.zero_grad()
-            sums += torch.stack([total, ce, kd_loss]).detach().cpu()
+            sums += torch.stack([total, ce, kd_loss, exit_loss]).detach().cpu()
             bar.set_postfix(loss=f"{total.item():.3f}")
         n_batches = max(len(train_loader), 1)
-        val_metrics = evaluate_loss(model, val_loader, target_ids, kd, acc) if len(val) else {"loss": float("nan"), "ce": float("nan")}
+        val_metrics = (evaluate_loss(model, val_loader, target_ids, kd, acc, exits) if len(val)
+                       else {"loss": float("nan"), "ce": float("nan")})
         row = {"epoch": epoch + 1, "train_loss": float(sums[0] / n_batches), "train_ce": float(sums[1] / n_batches),
                "train_kd": float(sums[2] / n_batches), "val_loss": val_metrics["loss"], "val_ce": val_metrics["ce"],
                "lr": scheduler.get_last_lr()[0]}
+        if exits is not None:
+            row["train_exit"] = float(sums[3] / n_batches)
         history.append(row)  # no wall times in it: same params, same curves
         acc.print(f"{desc} epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")
                   + f" ({time.perf_counter() - t0:.1f} s)")

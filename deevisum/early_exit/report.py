@@ -220,10 +220,24 @@ def baseline_comparison(outputs: Sequence[RunOutputs], point: Composed, per_vide
     return [row(name, c) for name, c in rules.items()], versus
 
 
+PAPER_POINT = {"speedup": 1 / (1 - 0.21), "f1_drop": 0.013}
+"""DEEVISum's early exit on TVSum (arXiv 2504.21831): 21% less time for 1.3 F1 points (0.013 on the 0-1 scale here)."""
+
+
+def paper_point(sweep: Sequence[dict[str, Any]], full_f1: float) -> dict[str, Any]:
+    """The paper's trade-off beside ours: our F1 drop at the paper's speedup, read off the measured sweep
+    (linear between its points; None where no threshold reaches that speedup)."""
+    timed = sorted((r["speedup"], r["f1"]) for r in sweep if r.get("speedup") is not None)
+    reached = bool(timed) and timed[-1][0] >= PAPER_POINT["speedup"]
+    ours = full_f1 - float(np.interp(PAPER_POINT["speedup"], *zip(*timed))) if reached else None
+    return {**PAPER_POINT, "f1_drop_here_at_that_speedup": ours}
+
+
 def sweep_rows(sweep: Sequence[dict[str, Any]], baselines: Sequence[dict[str, Any]], outputs: Sequence[RunOutputs],
-               p: Params) -> list[dict[str, Any]]:
+               p: Params, full_f1: float) -> list[dict[str, Any]]:
     """The quality-vs-cost curve as one table (``plots/ee_sweep.csv``): the threshold sweep (with the expected
-    agreement of a random mix at each point's mean layers) then each baseline rule, blank where undefined."""
+    agreement of a random mix at each point's mean layers), each baseline rule, and the paper's point placed
+    at our full-depth F1 (:data:`PAPER_POINT`), blank where undefined."""
     depth, exit_layers = outputs[0].depth, outputs[0].exit_layers
     by_exit = np.concatenate([o.agreement(p.ee.score_tolerance) for o in outputs], axis=1).mean(1).tolist()
     rows = [{"method": "early_exit", **r,
@@ -232,6 +246,7 @@ def sweep_rows(sweep: Sequence[dict[str, Any]], baselines: Sequence[dict[str, An
         if b["method"] != "early_exit":
             rows.append({"method": b["method"], "mean_layers": b["mean_layers"], "layer_bound": b["layer_bound"],
                          "agreement_vs_full": b["agreement_vs_full"]["mean"], **{m: b[m]["mean"] for m in QUALITY}})
+    rows.append({"method": "paper", "speedup": PAPER_POINT["speedup"], "f1": full_f1 - PAPER_POINT["f1_drop"]})
     columns = list(dict.fromkeys(k for r in rows for k in r))
     return [{k: r.get(k) for k in columns} for r in rows]
 
@@ -352,6 +367,7 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
         "disagreeing_rows_by_exit": {str(layer): int((~a).sum()) for layer, a in zip(exit_layers, agree_by_exit)},
         "confidence_auroc_by_run": auroc_by_run(outputs, per_run, p),
         "later_layers": later_layers,
+        "paper_point": paper_point(sweep, full["f1"]),
         "ee_minus_random_mix": versus_random,
         "baselines": baselines,
         "full_depth": {**full, "seconds_per_segment": full_pass.seconds_per_segment,
@@ -365,4 +381,4 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
         "torch_threads": torch.get_num_threads(),
         "bad_input": bad.to_dict(),
     }
-    return metrics, sweep_rows(sweep, baselines, outputs, p), exit_histogram(layers, depth)
+    return metrics, sweep_rows(sweep, baselines, outputs, p, full["f1"]), exit_histogram(layers, depth)

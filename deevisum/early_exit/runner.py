@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from deevisum.early_exit.heads import ExitHeads
-from deevisum.models.families import family_of_config
+from deevisum.models.families import base_model, output_head
 from deevisum.models.scoring import ANSWER_POSITION
 
 
@@ -87,14 +87,11 @@ class EarlyExitRunner:
 
     def __init__(self, model: nn.Module, answer_token_ids: list[int], heads: ExitHeads | None = None):
         self.model = model
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        self.lm = base.model.language_model
-        self.lm_head = base.lm_head
+        self.lm = base_model(model).model.language_model
+        self.head = output_head(model)
         text_config = model.config.get_text_config()
         self.depth = len(self.lm.layers)
         self.layer_types = getattr(text_config, "layer_types", None)
-        caps = family_of_config(model.config).softcaps_logits
-        self.softcap = getattr(text_config, "final_logit_softcapping", None) if caps else None
         self.answer_ids = torch.tensor(answer_token_ids, dtype=torch.long)
         self.heads = heads
         if heads is not None:
@@ -139,9 +136,7 @@ class EarlyExitRunner:
 
     def _final_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Answer-token logits from last-layer hidden states at the answer position (B, D)."""
-        logits = self.lm_head(self.lm.norm(hidden))
-        if self.softcap is not None:
-            logits = torch.tanh(logits / self.softcap) * self.softcap
+        logits = self.head(hidden)
         return logits[:, self.answer_ids.to(logits.device)]
 
     def _walk(

@@ -14,9 +14,11 @@ runner and loading must follow to reproduce the model's own forward and ``genera
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from transformers import (
     Gemma3ForConditionalGeneration,
     Gemma3Processor,
@@ -76,3 +78,26 @@ def family_of_processor(processor: ProcessorMixin) -> Family:
         if isinstance(processor, family.processor_class):
             return family
     raise ValueError(f"{type(processor).__name__} is not the processor of a supported family ({', '.join(FAMILIES)})")
+
+
+def base_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The conditional model inside a peft or DDP wrapper (or the model itself)."""
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
+    return getattr(model, "module", model)
+
+
+def output_head(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The model's own way from a decoder hidden state to next-token logits (final norm, LM head, and the
+    soft-cap where the family has one), applicable after any layer: the answer of an exit that reads the
+    model's head rather than one of its own."""
+    base = base_model(model)
+    norm, lm_head = base.model.language_model.norm, base.lm_head
+    text_config = base.config.get_text_config()
+    cap = getattr(text_config, "final_logit_softcapping", None) if family_of_config(base.config).softcaps_logits else None
+
+    def head(hidden: torch.Tensor) -> torch.Tensor:
+        logits = lm_head(norm(hidden))
+        return torch.tanh(logits / cap) * cap if cap else logits
+
+    return head

@@ -129,7 +129,7 @@ def train_step(model: torch.nn.Module, processor: PaliGemmaProcessor, prompts: S
     model.train()
     _sync(device)
     start = time.perf_counter()
-    ce, _ = batch_losses(model, batch, answer_ids, KDConfig())
+    ce = batch_losses(model, batch, answer_ids, KDConfig())[0]
     loss = ce.mean()
     loss.backward()
     loss = loss.detach()
