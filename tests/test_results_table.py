@@ -205,3 +205,12 @@ def test_readme_without_markers_is_an_error(tmp_path: Path) -> None:
     readme.write_text("no markers\n")
     assert results_table.main(["--eval", str(tmp_path / "x"), "--readme", str(readme)]) == 1
     assert readme.read_text() == "no markers\n"
+
+
+def test_the_papers_point_is_a_sentence_beside_the_baselines() -> None:
+    assert results_table._paper_point(EVAL) == ""
+    reached = {**EVAL, "paper_point": {"speedup": 1.2658, "f1_drop": 0.013, "f1_drop_here_at_that_speedup": 0.004}}
+    assert "1.27× (21% less time) for -0.013 F1: on this sweep's measured curve F1 changes by -0.004 at 1.27×" in \
+        results_table._paper_point(reached)
+    never = {**reached, "paper_point": {**reached["paper_point"], "f1_drop_here_at_that_speedup": None}}
+    assert "no threshold of this sweep got that fast" in results_table._paper_point(never)
