@@ -78,6 +78,19 @@ def import_closure(entry: Iterable[str | Path], root: Path = PACKAGE_ROOT) -> li
     return sorted(p for p in seen if root in p.parents)
 
 
+def _hash_bytes(h: "hashlib._Hash", path: Path) -> None:
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of one file's bytes (read in chunks: a checkpoint's weights need not fit in memory twice)."""
+    h = hashlib.sha256()
+    _hash_bytes(h, Path(path))
+    return h.hexdigest()
+
+
 def files_digest(*paths: str | Path) -> str:
     """sha256 over files and directories (relative names and bytes)."""
     h = hashlib.sha256()
@@ -85,9 +98,7 @@ def files_digest(*paths: str | Path) -> str:
         files = sorted(f for f in root.rglob("*") if f.is_file()) if root.is_dir() else [root]
         for f in files:
             h.update(f.as_posix().encode())
-            with f.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
+            _hash_bytes(h, f)
     return h.hexdigest()
 
 

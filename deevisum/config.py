@@ -373,8 +373,9 @@ class ModelParams(_Section):
     lora_dropout: float = bounded(0.05, ge=0, lt=1)
     lr: float | None = bounded(None, gt=0)
     """This role's peak finetuning learning rate; null: ``train.lr``."""
-    epochs: int | None = bounded(None, ge=1)
-    """This role's finetuning epochs; null: ``train.epochs`` (a checkpoint that has not seen the task needs more)."""
+    lora_projector: bool = False
+    """With LoRA: also train the vision-to-language projector in full (peft's ``modules_to_save``), for a
+    checkpoint whose projector was never trained (``real-lm/``'s, under a random SigLIP)."""
 
 
 ROLES = ("teacher", "mentor", "student")
@@ -471,11 +472,20 @@ class ExitAwareParams(_Section):
     student trained for full depth only. Off (0, 0) by default."""
 
     _section = "ee.exit_aware"
+    layers: list[int] = bounded([], ge=1)
+    """Decoder layer counts after which the early-exit loss reads the answer: normally ``ee.exit_layers``
+    (its own key, so that a change of the exits alone does not retrain the students)."""
     loss_weight: float = bounded(0.0, ge=0)
     """Weight of the early-exit loss: the student's own loss (CE + KD) on the answer its final norm and LM
-    head read after each of ``exit_layers``, averaged over the exits."""
+    head read after each of ``layers``, averaged over them; 0: none."""
     layer_dropout: float = bounded(0.0, ge=0, lt=1)
     """Layer dropout rate of the last decoder layer; layer i of L is dropped at ``layer_dropout * i / (L - 1)``."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        layers = self.layers
+        self._require(all(a < b for a, b in zip(layers, layers[1:])), "layers", "must be strictly increasing")
+        self._require(bool(layers) or not self.loss_weight, "layers", "must name the exits when loss_weight > 0")
 
 
 @dataclass
@@ -601,6 +611,8 @@ class Params(_Section):
         if self.models.student.source in ("tiny", f"{PRETRAINED}/student"):  # another checkpoint's depth is not known here
             depth = self.pretrain.student.num_layers
             self._require(max(self.ee.exit_layers) < depth, "ee.exit_layers",
+                          f"must be below pretrain.student.num_layers ({depth})")
+            self._require(max(self.ee.exit_aware.layers, default=0) < depth, "ee.exit_aware.layers",
                           f"must be below pretrain.student.num_layers ({depth})")
         self._require(self.pretrain.corpus.seed != self.demo.seed, "pretrain.corpus.seed",
                       f"must differ from demo.seed ({self.demo.seed}): the pretraining corpus is disjoint from the demo")

@@ -12,7 +12,7 @@ import os
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # quiet: the GGUF's conversion and the save draw progress bars
 
-from deevisum.models.real_lm import write_gemma3_vlm  # noqa: E402  (after the line above)
+from deevisum.models.real_lm import write_gemma3_vlm, write_manifest  # noqa: E402  (after the line above)
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -23,5 +23,8 @@ if __name__ == "__main__":
     parser.add_argument("--vision-hidden-size", type=int, default=64, help="SigLIP width")
     parser.add_argument("--vision-layers", type=int, default=2, help="SigLIP layers")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random tower and projector")
+    parser.add_argument("--manifest", help="also write the checkpoint's file hashes here (JSON)")
     a = parser.parse_args()
     write_gemma3_vlm(a.out, a.image_size, a.patch_size, a.image_tokens, a.vision_hidden_size, a.vision_layers, a.seed)
+    if a.manifest:
+        write_manifest(a.out, a.manifest)

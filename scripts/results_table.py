@@ -54,7 +54,7 @@ COMPARISONS = {
     "full_vs_frame": "full prompt − frame only (CE)",
     "full_vs_frame_title": "full prompt − frame + title (CE)",
     "full_vs_frame_title_audio": "full prompt − frame + title + audio cues (CE)",
-    "teacher_title": "teacher − the same teacher scored without the title",
+    "teacher_title": "teacher − the same teacher scored without category and title",
     "teacher_speech": "teacher − the same teacher scored without the speech",
 }
 """Row names, in table order, of the paired comparisons (deevisum.evaluation.ablation.COMPARISONS);

@@ -12,4 +12,4 @@ if __name__ == "__main__":
     kd = kd_config({"mentor": p.mskd.phi, "teacher": p.mskd.psi}, p.mskd)
     train_jobs(role_jobs(p.models.student, p.pretrain.student, p.train, p.frames.image_size, kd,
                          *role_inputs(args, teacher=args.teacher_dist, mentor=args.mentor_dist),
-                         exits=exit_aware_loss(p.ee)))
+                         exits=exit_aware_loss(p.ee.exit_aware)))

@@ -25,5 +25,5 @@ if __name__ == "__main__":
         # the same total KD weight as the MSKD student (phi + psi), all of it on the teacher
         kd = kd_config({target: p.mskd.phi + p.mskd.psi for target in variant.kd_from}, p.mskd)
         jobs += role_jobs(p.models.student, p.pretrain.student, p.train, p.frames.image_size, kd, data, files,
-                          variant.modalities, p.prompts.template, exit_aware_loss(p.ee))
+                          variant.modalities, p.prompts.template, exit_aware_loss(p.ee.exit_aware))
     train_jobs(jobs)

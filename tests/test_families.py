@@ -105,6 +105,24 @@ def test_lora_touches_only_the_language_model(tiny, tokenizer_dir) -> None:
     assert all(".lora_" in n for n, p in lora.named_parameters() if p.requires_grad)
 
 
+def test_lora_projector_trains_the_projector_and_saves_it_merged(tiny, tokenizer_dir, tmp_path) -> None:
+    model, _, _, _ = tiny
+    fresh, processor = build_tiny(tiny_model(num_layers=4), tokenizer_dir, 32, seed=0, family=family_of_config(model.config))
+    mp = ModelParams(source="tiny", lora_r=2, lora_projector=True)
+    lora = apply_lora(fresh, mp)
+    projector = {n: p for n, p in lora.named_parameters() if p.requires_grad and ".multi_modal_projector." in n}
+    assert projector and all(".lora_" in n or n in projector for n, p in lora.named_parameters() if p.requires_grad)
+    with torch.no_grad():  # as if trained
+        for p in projector.values():
+            p.add_(1.0)
+    trained = {n.split(".modules_to_save.default.")[1]: p.clone() for n, p in projector.items()}
+    save_vlm(lora, processor, tmp_path / "m", mp)
+    saved = load_vlm(tmp_path / "m", "cpu")[0].model.multi_modal_projector.state_dict()
+    assert set(saved) == set(trained)
+    for name, value in trained.items():
+        torch.testing.assert_close(saved[name], value, rtol=0, atol=0)
+
+
 def test_save_and_load_keep_the_family_and_the_scores(tiny, tmp_path) -> None:
     model, processor, prompts, images = tiny
     save_vlm(model, processor, tmp_path / "m", tiny_source())
@@ -150,7 +168,8 @@ def test_exit_aware_hooks_read_the_runners_exit_states_and_the_models_head(tiny)
         with trainer._decoder_hooks(model, (2, 3), {2}) as skipped:  # layer 3 of 4 dropped: state 3 = state 2
             model(**batch, logits_to_keep=1, use_cache=False)
     torch.testing.assert_close(skipped[3], skipped[2], rtol=0, atol=0)
-    assert not any(layer._forward_hooks for layer in model.model.language_model.layers)  # all removed after
+    layers = model.model.language_model.layers
+    assert not any(layer._forward_hooks or "forward" in vars(layer) for layer in layers)  # all undone after
 
 
 def test_layer_dropout_spares_the_first_layer_and_drops_the_last_most() -> None:
@@ -187,3 +206,6 @@ def test_exit_aware_training_puts_the_answer_at_the_exit(tiny, tokenizer_dir, tm
             _, _, at_exit = trainer.batch_losses(trained, batch, answer_token_ids(processor.tokenizer), KDConfig(), exits)
         exit_ce[name] = float(at_exit.mean())
     assert exit_ce["exit_aware"] < 0.5 * exit_ce["plain"], exit_ce
+    with pytest.raises(ValueError, match="below the decoder's depth"):  # an exit after the last layer is no exit
+        train_vlm(fresh, processor, train, val, tiny_train(), KDConfig(), Checkpoint(tmp_path / "deep", "fp"), 0,
+                  exits=trainer.ExitAwareLoss(layers=(4,), weight=1.0, layer_dropout=0.0))

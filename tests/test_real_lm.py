@@ -8,7 +8,9 @@ by ``scripts/build_real_lm.py`` instead of building one.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ import torch
 from deevisum.config import ModelParams
 from deevisum.distill.trainer import KDConfig, batch_losses
 from deevisum.early_exit.runner import EarlyExitRunner
+from deevisum.models.real_lm import write_manifest
 from deevisum.models.scoring import ANSWER_POSITION, answer_logits, answer_token_ids, answer_words, build_batch
 from deevisum.models.tokenizer import ANSWERS
 from deevisum.models.vlm import build_vlm, load_vlm
@@ -145,3 +148,12 @@ def test_4bit_load_on_this_cpu(real_lm: Path, loaded) -> None:
     assert logits.argmax(-1).tolist() == reference.argmax(-1).tolist()
     for got, want in zip(logits, reference):
         assert torch.corrcoef(torch.stack([got, want]))[0, 1] > 0.8  # measured: 0.86 and 0.97
+
+
+def test_manifest_pins_every_file_of_the_checkpoint_by_its_hash(real_lm: Path, tmp_path: Path) -> None:
+    """What the root pipeline's training stages depend on (real-lm/manifest.json)."""
+    write_manifest(real_lm, tmp_path / "manifest.json")
+    manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["checkpoint"] == real_lm.name
+    assert set(manifest["sha256"]) == {f.name for f in real_lm.iterdir() if f.is_file()} >= {"model.safetensors", "config.json"}
+    assert manifest["sha256"]["config.json"] == hashlib.sha256((real_lm / "config.json").read_bytes()).hexdigest()

@@ -80,7 +80,7 @@ def test_probes_are_compared_with_their_model_but_are_not_models(mini_corpus: Pa
     report = _ablation(mini_corpus, tmp_path, 2, ("teacher", "student", "teacher_no_title"))
     assert set(report["probes"]) == {"teacher_no_title"} and "teacher_no_title" not in report["table"]
     assert report["comparisons"]["teacher_title"]["a"] == "teacher" and "teacher_no_title" not in headline("ablation", report)
-    assert "| teacher − the same teacher scored without the title |" in results_table.render(report, EVAL)
+    assert "| teacher − the same teacher scored without category and title |" in results_table.render(report, EVAL)
 
 
 def test_single_fold_shows_the_bootstrap_ci(mini_corpus: Path, tmp_path: Path) -> None:

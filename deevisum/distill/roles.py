@@ -128,7 +128,7 @@ def train_jobs(jobs: Sequence[RoleJob]) -> dict[Path, dict[str, list[dict[str, f
 def _train_job(job: RoleJob) -> list[dict[str, float]]:
     mp, run, files = job.mp, job.run, job.files
     model, processor = build_vlm(mp, job.arch, files.tokenizer, job.image_size, run.seed)
-    cfg = replace(job.cfg, lr=mp.lr or job.cfg.lr, epochs=mp.epochs or job.cfg.epochs)
+    cfg = replace(job.cfg, lr=mp.lr) if mp.lr is not None else job.cfg
     answers = answer_words(processor.tokenizer)
     sets = {}
     for split in ("train", "val"):

@@ -30,18 +30,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
+from accelerate import Accelerator, DistributedType
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 from transformers import PaliGemmaProcessor
 
 from deevisum.checkpointing import Checkpoint, load_optimizer, optimizer_tensors
-from deevisum.config import EEParams, MskdParams, TrainParams
+from deevisum.config import ExitAwareParams, MskdParams, TrainParams
 from deevisum.distill import parallel
 from deevisum.distill.losses import kd_term
 from deevisum.io import seed_everything
 from deevisum.models.families import base_model, output_head
-from deevisum.models.scoring import EncodedPrompts, answer_token_ids, word_token_ids
+from deevisum.models.scoring import ANSWER_POSITION, EncodedPrompts, answer_token_ids, word_token_ids
 from deevisum.models.tokenizer import ANSWERS
 
 
@@ -101,10 +101,9 @@ class ExitAwareLoss:
     layer_dropout: float
 
 
-def exit_aware_loss(ee: EEParams) -> ExitAwareLoss | None:
-    """``ee.exit_aware`` at ``ee.exit_layers``; None when it is off (weight and dropout 0)."""
-    p = ee.exit_aware
-    return ExitAwareLoss(tuple(ee.exit_layers), p.loss_weight, p.layer_dropout) if p.loss_weight or p.layer_dropout else None
+def exit_aware_loss(p: ExitAwareParams) -> ExitAwareLoss | None:
+    """``ee.exit_aware`` as the trainer takes it; None when it is off (weight and dropout 0)."""
+    return ExitAwareLoss(tuple(p.layers), p.loss_weight, p.layer_dropout) if p.loss_weight or p.layer_dropout else None
 
 
 class EpochSampler(Sampler[int]):
@@ -148,29 +147,41 @@ def _answer_losses(logits: torch.Tensor, batch: dict[str, torch.Tensor], target_
     return ce, kd_loss
 
 
+def _identity_layer(hidden_states: torch.Tensor, *_args, **_kwargs) -> torch.Tensor:
+    """A dropped decoder layer: its input goes on unchanged and nothing of it is computed."""
+    return hidden_states
+
+
 @contextlib.contextmanager
 def _decoder_hooks(model: torch.nn.Module, capture: Sequence[int], skip: Collection[int]) -> Iterator[dict[int, torch.Tensor]]:
     """For the forwards inside: decoder layers (0-based) in ``skip`` pass their input on unchanged (layer
-    dropout), and the last position's hidden state after ``n`` layers is kept for each ``n`` in ``capture``."""
-    layers = base_model(model).model.language_model.layers
+    dropout), and the answer position's hidden state after ``n`` layers is kept for each ``n`` in ``capture``."""
     states: dict[int, torch.Tensor] = {}
+    if not capture and not skip:
+        yield states
+        return
+    layers = base_model(model).model.language_model.layers
 
-    def hook(index: int):
-        def keep_or_skip(_module, args, kwargs, output):
-            hidden = (args[0] if args else kwargs["hidden_states"]) if index in skip else output
-            if index + 1 in capture:
-                states[index + 1] = hidden[:, -1]
-            return hidden
+    def keep(n: int):
+        def hook(_module, _args, output):
+            states[n] = output[:, ANSWER_POSITION]
 
-        return keep_or_skip
+        return hook
 
-    handles = [layers[i].register_forward_hook(hook(i), with_kwargs=True)
-               for i in sorted({*skip, *(n - 1 for n in capture)})]
+    handles = [layers[n - 1].register_forward_hook(keep(n)) for n in capture]
+    own = {i: layers[i].__dict__.get("forward") for i in skip}  # a forward set on the instance (accelerate's hooks)
+    for i in skip:
+        layers[i].forward = _identity_layer
     try:
         yield states
     finally:
         for handle in handles:
             handle.remove()
+        for i, forward in own.items():
+            if forward is None:
+                del layers[i].forward  # the class's forward again
+            else:
+                layers[i].forward = forward
 
 
 def dropped_layers(depth: int, rate: float) -> frozenset[int]:
@@ -203,6 +214,19 @@ def batch_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor], target_
             exit_ce, exit_kd = _answer_losses(head(states[n]).float(), batch, target_ids, kd)
             exit_loss = exit_loss + exits.weight * (exit_ce + exit_kd) / len(capture)
     return ce, kd_loss, exit_loss
+
+
+def _check_exit_aware(exits: ExitAwareLoss, depth: int, acc: Accelerator) -> None:
+    """Refuse what exit-aware training cannot do: exits at or past the decoder's depth; layer dropout in
+    several processes (each would drop other layers, and DDP wants every parameter used); the early-exit
+    loss under FSDP (its head runs outside the sharded forward)."""
+    if exits.weight and max(exits.layers) >= depth:
+        raise ValueError(f"ee.exit_layers {list(exits.layers)}: exit-aware training needs each below the decoder's "
+                         f"depth ({depth})")
+    if exits.layer_dropout and acc.num_processes > 1:
+        raise ValueError("ee.exit_aware.layer_dropout runs in one process only: set it to 0 under accelerate launch")
+    if exits.weight and acc.distributed_type == DistributedType.FSDP:
+        raise ValueError("ee.exit_aware.loss_weight is not supported under FSDP: use DDP or one process")
 
 
 def linear_warmup_decay(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
@@ -259,6 +283,8 @@ def train_vlm(
     target_ids = answer_token_ids(processor.tokenizer) + word_token_ids(processor.tokenizer, train.words)
     names = _trainable(model)
     depth = len(base_model(model).model.language_model.layers)
+    if exits is not None:
+        _check_exit_aware(exits, depth, acc)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                                   weight_decay=cfg.weight_decay)
     train_loader = DataLoader(range(len(train)), batch_size=cfg.batch_size, sampler=EpochSampler(len(train), seed),

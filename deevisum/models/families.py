@@ -81,10 +81,9 @@ def family_of_processor(processor: ProcessorMixin) -> Family:
 
 
 def base_model(model: torch.nn.Module) -> torch.nn.Module:
-    """The conditional model inside a peft or DDP wrapper (or the model itself)."""
-    if hasattr(model, "get_base_model"):
-        model = model.get_base_model()
-    return getattr(model, "module", model)
+    """The conditional model inside a DDP and/or peft wrapper (or the model itself)."""
+    model = getattr(model, "module", model)  # DDP passes no attribute through: unwrap it first
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def output_head(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:

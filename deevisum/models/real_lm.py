@@ -26,8 +26,9 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from deevisum.checkpointing import file_sha256
 from deevisum.config import ModelParams
-from deevisum.io import atomic_path, temp_dir
+from deevisum.io import atomic_path, temp_dir, write_json
 from deevisum.models.vlm import (
     ATTENTION,
     GEMMA3_IMAGE_TOKENS,
@@ -95,3 +96,12 @@ def write_gemma3_vlm(out: str | Path, image_size: int, patch_size: int, image_to
                                             vision_layers, seed)
     with atomic_path(out) as target:
         save_vlm(model, processor, target, ModelParams(source=str(out)))
+
+
+def write_manifest(checkpoint: str | Path, out: str | Path) -> None:
+    """The checkpoint's name and the sha256 of each of its files (by name within it): what the root pipeline's
+    training stages depend on, so that they re-run when the checkpoint's content changes and only then."""
+    checkpoint = Path(checkpoint)
+    files = sorted(f for f in checkpoint.rglob("*") if f.is_file())
+    write_json(out, {"checkpoint": checkpoint.name,
+                     "sha256": {f.relative_to(checkpoint).as_posix(): file_sha256(f) for f in files}})

@@ -49,6 +49,8 @@ from deevisum.models.families import GEMMA3, PALIGEMMA, Family, family_of_source
 
 LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 """LoRA goes on the language model only: a bare ``q_proj`` would also match the SigLIP tower."""
+PROJECTOR = "multi_modal_projector"
+"""The vision-to-language projector of both families (``model.model.multi_modal_projector``)."""
 BASE_FILE = "deevisum_base.json"
 PROMPT_FILE = "prompt.json"
 """Which modalities the model's prompts carried in training (``data.prompts.MODALITY_FIELDS``)."""
@@ -211,11 +213,12 @@ def _peft_quietly() -> Iterator[None]:
 
 
 def apply_lora(model: torch.nn.Module, mp: ModelParams):
-    """Wrap ``model`` with LoRA adapters on the language model's projections (vision tower frozen)."""
+    """Wrap ``model`` with LoRA adapters on the language model's projections (vision tower frozen; the
+    projector trained in full with ``mp.lora_projector``)."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     config = LoraConfig(r=mp.lora_r, lora_alpha=mp.lora_alpha, lora_dropout=mp.lora_dropout,
-                        target_modules=LORA_TARGETS)
+                        target_modules=LORA_TARGETS, modules_to_save=[PROJECTOR] if mp.lora_projector else None)
     with _peft_quietly():
         if mp.quantize_4bit:
             import bitsandbytes as bnb
