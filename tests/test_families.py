@@ -132,18 +132,23 @@ def test_save_and_load_keep_the_family_and_the_scores(tiny, tmp_path) -> None:
                                score_examples(model, processor, prompts, images, N), atol=1e-5)
 
 
+def cue_sets() -> tuple[ExampleSet, ExampleSet]:
+    """40 training and 8 validation rows whose answer (1 or 5) is a word of the prompt."""
+    rng = np.random.default_rng(2)
+    cue = rng.integers(0, 2, 48)
+    prompts = [f"score importance audio {'loud' if c else 'quiet'} title match" for c in cue]
+    targets = np.eye(5, dtype=np.float32)[np.where(cue == 1, 4, 0)]
+    images = rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8)
+    return ExampleSet(prompts[:40], images[:40], targets[:40]), ExampleSet(prompts[40:], images[40:], targets[40:])
+
+
 def test_training_learns_the_answer(tiny, tokenizer_dir, tmp_path) -> None:
     """The trainer's CE at the answer position falls epoch after epoch for either family (the label is a word of
     the prompt)."""
     model, _, _, _ = tiny
     family = family_of_config(model.config)
     fresh, processor = build_tiny(tiny_model(num_layers=4), tokenizer_dir, 32, seed=0, family=family)
-    rng = np.random.default_rng(2)
-    cue = rng.integers(0, 2, 48)
-    prompts = [f"score importance audio {'loud' if c else 'quiet'} title match" for c in cue]
-    targets = np.eye(5, dtype=np.float32)[np.where(cue == 1, 4, 0)]
-    images = rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8)
-    train, val = ExampleSet(prompts[:40], images[:40], targets[:40]), ExampleSet(prompts[40:], images[40:], targets[40:])
+    train, val = cue_sets()
     _, history = train_vlm(fresh, processor, train, val, tiny_train(epochs=3), KDConfig(),
                            Checkpoint(tmp_path / "c", "fp"), 0)
     ces = [row["val_ce"] for row in history]
@@ -188,12 +193,7 @@ def test_exit_aware_training_puts_the_answer_at_the_exit(tiny, tokenizer_dir, tm
     the full depth does; trained without it, it does not."""
     model, _, _, _ = tiny
     family = family_of_config(model.config)
-    rng = np.random.default_rng(2)
-    cue = rng.integers(0, 2, 48)
-    prompts = [f"score importance audio {'loud' if c else 'quiet'} title match" for c in cue]
-    targets = np.eye(5, dtype=np.float32)[np.where(cue == 1, 4, 0)]
-    images = rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8)
-    train, val = ExampleSet(prompts[:40], images[:40], targets[:40]), ExampleSet(prompts[40:], images[40:], targets[40:])
+    train, val = cue_sets()
     exits = trainer.ExitAwareLoss(layers=(1,), weight=1.0, layer_dropout=0.2)
     exit_ce = {}
     for name, loss in (("plain", None), ("exit_aware", exits)):
