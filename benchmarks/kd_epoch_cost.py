@@ -27,8 +27,8 @@ from deevisum.data.prompts import FULL, prompts_for
 from deevisum.data.splits import runs
 from deevisum.distill.roles import distributions_file, stored_logits
 from deevisum.distill.trainer import ExampleSet, KDConfig, train_vlm
-from deevisum.models.scoring import answer_words
 from deevisum.io import write_json
+from deevisum.models.scoring import answer_words
 from deevisum.models.vlm import build_vlm
 
 

@@ -164,7 +164,7 @@ def store_distributions(models: str | Path, data: ProcessedData, out: str | Path
         examples = data.for_fold(run.fold).examples("train", "val")
         model_dir = Path(models) / run.name
         logits, answers = score_saved(model_dir, data, examples, batch_size, template,
-                                         desc=f"{Path(models).name} {run.name} distributions")
+                                      desc=f"{Path(models).name} {run.name} distributions")
         if state.is_main_process:
             save_distributions(distributions_file(out, run), [example_key(e) for e in examples], logits, answers)
     state.wait_for_everyone()

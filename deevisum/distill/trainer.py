@@ -221,8 +221,8 @@ def _check_exit_aware(exits: ExitAwareLoss, depth: int, acc: Accelerator) -> Non
     several processes (each would drop other layers, and DDP wants every parameter used); the early-exit
     loss under FSDP (its head runs outside the sharded forward)."""
     if exits.weight and max(exits.layers) >= depth:
-        raise ValueError(f"ee.exit_layers {list(exits.layers)}: exit-aware training needs each below the decoder's "
-                         f"depth ({depth})")
+        raise ValueError(f"ee.exit_aware.layers {list(exits.layers)}: exit-aware training needs each below the "
+                         f"decoder's depth ({depth})")
     if exits.layer_dropout and acc.num_processes > 1:
         raise ValueError("ee.exit_aware.layer_dropout runs in one process only: set it to 0 under accelerate launch")
     if exits.weight and acc.distributed_type == DistributedType.FSDP:
