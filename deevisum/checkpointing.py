@@ -91,12 +91,17 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def listed_files(root: str | Path) -> list[Path]:
+    """Every file under directory ``root``, sorted (a file stands for itself): the order digests hash them in."""
+    root = Path(root)
+    return sorted(f for f in root.rglob("*") if f.is_file()) if root.is_dir() else [root]
+
+
 def files_digest(*paths: str | Path) -> str:
     """sha256 over files and directories (relative names and bytes)."""
     h = hashlib.sha256()
-    for root in map(Path, paths):
-        files = sorted(f for f in root.rglob("*") if f.is_file()) if root.is_dir() else [root]
-        for f in files:
+    for root in paths:
+        for f in listed_files(root):
             h.update(f.as_posix().encode())
             _hash_bytes(h, f)
     return h.hexdigest()

@@ -117,6 +117,11 @@ class _Section:
         """Field ``low`` must not exceed field ``high`` (a range's two ends)."""
         self._require(getattr(self, low) <= getattr(self, high), low, f"must be <= {high} ({getattr(self, high)})")
 
+    def _require_increasing(self, name: str) -> None:
+        """List field ``name`` must be strictly increasing (layer counts)."""
+        values = getattr(self, name)
+        self._require(all(a < b for a, b in zip(values, values[1:])), name, "must be strictly increasing")
+
     def _require(self, ok: bool, name: str, reason: str) -> None:
         """A cross-field check, reported on the field ``name`` (a dotted path below this section)."""
         if not ok:
@@ -456,13 +461,23 @@ class ExitTrainParams(_Section):
     head_dim: int = bounded(32, ge=1)
     """Size of the head vector p_i that the prototypes are compared with."""
     n_prototypes: int = bounded(1, ge=1)
-    """Prototypes q per exit; gamma is the best cosine over them."""
+    """Prototypes q per exit; gamma is the best cosine over them (``gamma: closeness``; ``joint`` has one per answer)."""
+    gamma: Literal["closeness", "joint"] = "closeness"
+    """How the prototypes behind the confidence gamma learn (``deevisum.early_exit.heads.GAMMA_TRAINING``):
+    ``closeness``, gamma regressed on how close the head's answer is to full depth's; ``joint``, the paper's
+    (prototypes "learned jointly", nothing supervising gamma): the head answers by scaled cosine to one
+    prototype per answer, and gamma is the cosine to the answer it gives."""
     kd_weight: float = bounded(20.0, ge=0)
     """Weight of KL(student final answer distribution || head) next to CE on the labels."""
     cross_fit_folds: int = bounded(1, ge=1)
     """Folds of training videos for the agreement classifier's labels: each comes from heads that did not train
     on that row's video (1: the final heads' own answers on their training rows). Worth it when the heads agree
     with full depth on nearly every training row; on the demo's student they do not, and 5 folds cost AUROC."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._require(self.gamma == "closeness" or self.n_prototypes == 1, "n_prototypes",
+                      "applies to gamma: closeness only (joint has one prototype per answer); leave it at 1")
 
 
 @dataclass
@@ -483,9 +498,8 @@ class ExitAwareParams(_Section):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        layers = self.layers
-        self._require(all(a < b for a, b in zip(layers, layers[1:])), "layers", "must be strictly increasing")
-        self._require(bool(layers) or not self.loss_weight, "layers", "must name the exits when loss_weight > 0")
+        self._require_increasing("layers")
+        self._require(bool(self.layers) or not self.loss_weight, "layers", "must name the exits when loss_weight > 0")
 
 
 @dataclass
@@ -530,9 +544,8 @@ class EEParams(_Section):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        layers = self.exit_layers
-        self._require(bool(layers) and all(a < b for a, b in zip(layers, layers[1:])), "exit_layers",
-                      "must be a non-empty, strictly increasing list")
+        self._require(bool(self.exit_layers), "exit_layers", "must not be empty")
+        self._require_increasing("exit_layers")
 
 
 @dataclass

@@ -57,6 +57,25 @@ def test_bundled_model_transcribes_speech_with_word_timestamps(spoken: tuple[Pat
     assert 1.5 <= words[0]["start"] <= 3.0 and words[-1]["end"] <= 4.5  # timed where it was spoken
 
 
+def test_a_failed_word_alignment_keeps_the_speech(spoken: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """faster-whisper 1.2.1 raises IndexError when it aligns the words of an empty window (SYSTRAN/faster-whisper
+    PR 1460; met on a generated pretraining video): the file is transcribed again without word times."""
+    import faster_whisper
+
+    original = faster_whisper.WhisperModel.transcribe
+
+    def failing(self, audio, **kwargs):  # noqa: ANN001, ANN202 (the library's signature)
+        if kwargs["word_timestamps"]:
+            raise IndexError("boolean index did not match indexed array along axis 0")
+        return original(self, audio, **kwargs)
+
+    monkeypatch.setattr(faster_whisper.WhisperModel, "transcribe", failing)
+    wav, text = spoken
+    segments = load_asr(AsrParams())(wav)
+    assert edit_distance(normalise(text), normalise(" ".join(s["text"] for s in segments))) <= 1
+    assert all(s["words"] == [] and 1.0 <= s["start"] < s["end"] for s in segments)
+
+
 def test_silence_and_no_audio_give_no_segments(tmp_path: Path) -> None:
     transcribe = load_asr(AsrParams())
     assert transcribe(write_wav_file(tmp_path / "quiet.wav", np.zeros(3 * SR))) == []

@@ -42,6 +42,7 @@ from deevisum.early_exit.runner import EarlyExitRunner
 from deevisum.early_exit.training import (
     ExitData,
     collect_exit_data,
+    exit_losses,
     exit_outputs,
     exit_quality,
     fit_agreement,
@@ -271,6 +272,38 @@ def test_training_learns_and_resumes_identically(tmp_path, model) -> None:
     assert load_cached_data(tmp_path / "b", "other") is None
     cached = load_cached_data(tmp_path / "b", "fp")["train"]
     assert torch.equal(cached.final_logits, data.final_logits) and torch.equal(cached.states[2], data.states[2])
+
+
+def test_joint_gamma_learns_with_the_answer_loss_alone(tmp_path, model) -> None:
+    """``gamma: joint`` (the paper's): the head answers by scaled cosine to one prototype per answer, nothing
+    regresses gamma, and gamma is the cosine to the prototype of the answer given."""
+    with pytest.raises(ValueError, match="one prototype per answer"):
+        ExitHeads(ExitConfig(hidden_size=HIDDEN, exit_layers=EXITS, n_answers=5, n_prototypes=2, gamma="joint"))
+    with pytest.raises(ValueError, match=r"ee.train.n_prototypes = 2: applies to gamma: closeness only"):
+        ExitTrainParams(gamma="joint", n_prototypes=2)
+    runner = EarlyExitRunner(model, ANSWERS, make_heads())
+    data = collect_exit_data(runner, [(*make_batch(batch=8, seed=s), torch.softmax(torch.randn(8, 5), -1)) for s in range(4)])
+    torch.manual_seed(3)
+    config = ExitConfig(hidden_size=HIDDEN, exit_layers=EXITS, n_answers=5, head_dim=8, n_prototypes=5, gamma="joint")
+    heads = ExitHeads(config)
+    assert not any(k.startswith("classifiers.") for k in heads.state_dict())
+    losses = exit_losses(heads, data, 1.0)
+    assert float(losses["conf"]) == 0.0
+    losses["loss"].backward()
+    assert heads.prototypes.grad.abs().sum() > 0 and heads.log_scale.grad.abs().sum() > 0
+    with torch.no_grad():
+        logits, gamma = heads(1, data.states[1])
+        cos = logits / heads.log_scale[1].exp()
+        assert torch.allclose(gamma, cos.gather(1, logits.argmax(-1, keepdim=True)).squeeze(1))
+    history = train_exit_heads(heads, data, data, ExitTrainParams(epochs=6, lr=1e-2, batch_size=8, head_dim=8, gamma="joint"),
+                               Checkpoint(tmp_path / "joint", "fp"))
+    assert history[-1]["train_loss"] < history[0]["train_loss"] and all(r["train_conf"] == 0.0 for r in history)
+    save_exit_heads(heads.eval(), tmp_path / "exits")
+    loaded = load_exit_heads(tmp_path / "exits")
+    assert loaded.config == config
+    with torch.no_grad():
+        (a, conf_a), (b, conf_b) = heads.confidences(2, data.states[2]), loaded.confidences(2, data.states[2])
+    assert torch.equal(a, b) and torch.equal(conf_a["gamma"], conf_b["gamma"])
 
 
 def test_out_of_fold_answers_come_from_heads_that_never_saw_the_video(tmp_path, model) -> None:

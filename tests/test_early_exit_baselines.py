@@ -8,7 +8,14 @@ import torch
 
 from deevisum.config import Params
 from deevisum.data.splits import Run
-from deevisum.early_exit.baselines import oracle_exit, patience_exit, random_mix, random_mix_agreement, static_exit
+from deevisum.early_exit.baselines import (
+    oracle_at_target,
+    oracle_exit,
+    patience_exit,
+    random_mix,
+    random_mix_agreement,
+    static_exit,
+)
 from deevisum.early_exit.calibration import NEVER, Calibration, agrees, auroc_ci, first_exit
 from deevisum.early_exit.heads import CONFIDENCES
 from deevisum.early_exit.report import (
@@ -48,6 +55,14 @@ def test_static_patience_and_oracle_by_hand() -> None:
     agree = np.array([[False, True, False, False], [True, True, False, False], [True, True, False, True]])
     assert oracle_exit(agree).tolist() == [1, 0, -1, 2]
     assert static_exit(3, 1).tolist() == [1, 1, 1]
+    # two runs (4 + 6 rows), exits after layers 2, 4, 6 of 8; at 80% agreement 2 of the 10 rows may leave wrongly:
+    # the two whose oracle exit costs most (full depth, 8 layers), wherever they are, go to the first exit
+    second = np.array([[True, False, False, False, True, False], [True, False, False, True, True, False],
+                       [True, True, False, True, True, False]])
+    runs = oracle_at_target([agree, second], [2, 4, 6], 8, 0.8)
+    assert [r.tolist() for r in runs] == [[1, 0, 0, 2], [0, 2, 0, 1, 0, -1]]
+    assert [r.tolist() for r in oracle_at_target([agree, second], [2, 4, 6], 8, 0.999)] == \
+        [oracle_exit(agree).tolist(), oracle_exit(second).tolist()]
 
 
 def fake_outputs(n_videos: int = 12, rows: int = 30, seed: int = 0) -> list[RunOutputs]:
@@ -86,13 +101,15 @@ def test_baseline_rows_and_the_paired_comparison_with_a_random_mix() -> None:
     point = compose(outputs, [first_exit(o.confidence["classifier"], 0.75) for o in outputs], per_video, p)
     rows, versus = baseline_comparison(outputs, point, per_video, p)
     by = {r["method"]: r for r in rows}
-    assert list(by) == ["early_exit", "static_2", "static_4", "random_mix", "patience_1", "oracle"]
+    assert list(by) == ["early_exit", "static_2", "static_4", "random_mix", "patience_1", "oracle", "oracle_at_target"]
     pooled = [float(np.mean(np.concatenate([agrees(o.exit_logits[i], o.full_logits, p.ee.score_tolerance).numpy()
                                             for o in outputs]))) for i in range(2)]
     for i, k in enumerate(EXITS):
         assert by[f"static_{k}"]["mean_layers"] == k and by[f"static_{k}"]["agreement_vs_full"]["mean"] == pytest.approx(pooled[i])
     assert by["random_mix"]["mean_layers"] == pytest.approx(point.mean_layers, abs=0.01)
     assert by["oracle"]["agreement_vs_full"]["mean"] == 1.0 and by["oracle"]["mean_layers"] < by["static_4"]["mean_layers"]
+    ceiling = by["oracle_at_target"]  # the cheapest rule at the target: 5% of the 360 rows (18) leave wrongly
+    assert ceiling["agreement_vs_full"]["mean"] == pytest.approx(1 - 18 / 360) and ceiling["mean_layers"] < point.mean_layers
     for r in rows:
         for m in ("agreement_vs_full", *QUALITY):
             lo, hi = r[m]["ci95"]
@@ -102,7 +119,8 @@ def test_baseline_rows_and_the_paired_comparison_with_a_random_mix() -> None:
     assert versus["mean_layers"] == point.mean_layers
     table = sweep_rows([{"threshold": 0.75, "agreement_vs_full": 0.99, "mean_layers": point.mean_layers, "speedup": 1.5}],
                        rows, outputs, p, full_f1=0.6)
-    assert [r["method"] for r in table] == ["early_exit", "static_2", "static_4", "random_mix", "patience_1", "oracle", "paper"]
+    assert [r["method"] for r in table] == ["early_exit", "static_2", "static_4", "random_mix", "patience_1", "oracle",
+                                            "oracle_at_target", "paper"]
     assert all(list(r) == list(table[0]) for r in table) and table[1]["speedup"] is None
     assert table[-1]["f1"] == pytest.approx(0.587) and table[-1]["speedup"] == pytest.approx(1 / 0.79)
     assert 0.7 < table[0]["random_mix_agreement"] < 1

@@ -149,7 +149,8 @@ def test_latency_section_comes_from_the_benchmark_results(ablation: dict, tmp_pa
                 "layer_bound": bound, "speedup": {"median": speedup, "ci95": [speedup - 0.1, speedup + 0.1], "rounds": 10},
                 "speedup_over_bound": speedup / bound}
     batches = {str(b): {"batch": b, "seq": 40, "vision_share_of_full": 0.15, "vision_share_of_measured": 0.2,
-                        "settings": {"full": setting(0.1 * b, 1.0, 1.0), "measured": setting(0.05 * b, 1.8, 2.0)}}
+                        "settings": {"full": setting(0.1 * b, 1.0, 1.0), "measured": setting(0.05 * b, 1.8, 2.0),
+                                     "exit_2": setting(0.04 * b, 2.5, 3.0)}}
                for b in (1, 16, 128)}
     speed = {"demo": {"model": "demo student (6 layers)", "exit_layers": [2, 4], "exit_distribution": {"2": 0.75, "6": 0.25},
                       "machine": {"cpu": "AMD EPYC", "cores": 2, "torch_threads": 2, "torch": "2.13.0"}, "repeats": 10,
@@ -158,7 +159,7 @@ def test_latency_section_comes_from_the_benchmark_results(ablation: dict, tmp_pa
     assert "AMD EPYC, 2 cores, 2 torch threads" in text and "75% at 2, 25% at 6" in text
     rows = [ln for ln in text.splitlines() if ln.startswith("| 1") and "s |" in ln]
     assert [r.split(" |")[0] for r in rows] == ["| 1", "| 16", "| 128"]  # batch sizes in numeric order
-    assert rows[0] == "| 1 | 0.1 / 0.2 s | 0.05 / 0.1 s | 10 → 20 | 1.80× [1.70, 1.90] | 2.00× | 0.90 | 15% | – |"
+    assert rows[0] == "| 1 | 0.1 / 0.2 s | 0.05 / 0.1 s | 10 → 20 | 1.80× [1.70, 1.90] | 2.00× | 0.90 | 15% | – | 2.50× [2.40, 2.60] |"
     assert "latency" not in results_table.render(ablation, EVAL)  # the README block leaves it to the early-exit page
     (tmp_path / "eval.json").write_text(json.dumps(EVAL))
     (tmp_path / "speed.json").write_text(json.dumps(speed))

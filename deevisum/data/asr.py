@@ -79,14 +79,20 @@ def _faster_whisper(p: AsrParams, workers: int) -> Callable[[np.ndarray], list[S
         raise InputError(source, "not a CTranslate2 whisper model folder (no model.bin)")
     model = WhisperModel(source, device="cpu", compute_type="int8", cpu_threads=p.threads, num_workers=workers)
 
-    def run(audio: np.ndarray) -> list[Segment]:
-        segments, _ = model.transcribe(
+    def segments(audio: np.ndarray, words: bool) -> list[Segment]:
+        found, _ = model.transcribe(
             audio, language=p.language, beam_size=p.beam_size, temperature=0.0, condition_on_previous_text=False,
             no_speech_threshold=p.no_speech_threshold, log_prob_threshold=p.logprob_threshold,
-            word_timestamps=True, vad_filter=p.vad,
+            word_timestamps=words, vad_filter=p.vad,
         )
         return [_segment(s.start, s.end, s.text, s.no_speech_prob, s.avg_logprob, s.compression_ratio,
-                         [(w.start, w.end, w.word) for w in s.words or []]) for s in segments]
+                         [(w.start, w.end, w.word) for w in s.words or []]) for s in found]
+
+    def run(audio: np.ndarray) -> list[Segment]:
+        try:
+            return segments(audio, words=True)
+        except IndexError:  # faster-whisper's word alignment of an empty window (a segment past the clip's end)
+            return segments(audio, words=False)  # the speech, placed by its segments' times
 
     return run
 

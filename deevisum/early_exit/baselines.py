@@ -10,7 +10,9 @@ read off the states the report keeps (no model pass), like :func:`calibration.fi
 - patience (:func:`patience_exit`, PABEE, Zhou et al. 2020): a row leaves once the answers of
   ``patience`` + 1 consecutive exits are the same;
 - oracle (:func:`oracle_exit`): the first exit whose answer agrees with full depth, the least
-  compute any confidence could reach with these heads.
+  compute any confidence could reach with these heads while keeping every answer;
+- oracle at the target (:func:`oracle_at_target`): the least compute any exit rule could reach at
+  a target agreement with these heads -- the ceiling that tells whether a speedup is reachable.
 """
 
 from __future__ import annotations
@@ -68,3 +70,16 @@ def oracle_exit(agree: np.ndarray) -> np.ndarray:
     """The first exit whose answer agrees with full depth (``agree`` is (n_exits, N) bool)."""
     agree = np.asarray(agree, bool)
     return np.where(agree.any(0), agree.argmax(0), FULL_DEPTH)
+
+
+def oracle_at_target(agree: Sequence[np.ndarray], exit_layers: Sequence[int], depth: int, target: float) -> list[np.ndarray]:
+    """Per run, the exits of the cheapest rule whose agreement, pooled over all runs' rows, is still >= ``target``:
+    the oracle exit, then the rows whose oracle exit costs the most leave at the first exit instead (where they
+    disagree), as many as the target allows. ``agree``: per run, (n_exits, N) bool."""
+    exits = [oracle_exit(a) for a in agree]
+    flat = np.concatenate(exits)
+    saving = np.where(flat == FULL_DEPTH, depth, np.asarray(exit_layers)[flat]) - exit_layers[0]
+    n_wrong = int(np.floor((1 - target) * len(flat) + 1e-9))
+    moved = np.argsort(-saving, kind="stable")[:n_wrong]
+    flat[moved[saving[moved] > 0]] = 0
+    return np.split(flat, np.cumsum([len(e) for e in exits])[:-1])

@@ -6,7 +6,11 @@ to the last layer's statistics, a learned norm per exit adapts to each depth. It
 state to a vector ``p_i`` and predicts the answer from it. Three confidences, each in [0, 1],
 estimate whether the exit's answer is the one full depth would give (``CONFIDENCES``):
 
-- ``gamma``: the paper's ``max_k cos(p_i, q_k)`` against learned prototypes ``q_k``, as (1 + cos) / 2;
+- ``gamma``: the paper's ``max_k cos(p_i, q_k)`` against learned prototypes ``q_k``, as (1 + cos) / 2. How the
+  prototypes learn is ``ExitConfig.gamma``: ``closeness`` regresses gamma on how close the head's answer is
+  to full depth's (a supervised confidence); ``joint`` is the paper's, where nothing supervises gamma: the
+  head answers by scaled cosine to one prototype per answer, so the prototypes learn with the answer loss
+  alone, and gamma is the cosine to the prototype of the answer given;
 - ``max_prob``: the head's largest answer probability (the standard softmax confidence);
 - ``classifier``: a small learned agreement classifier, as in CALM, on the exit's hidden state (normalised,
   without learned scale) and the head's answer distribution: features that mean the same for any
@@ -17,6 +21,7 @@ estimate whether the exit's answer is the one full depth would give (``CONFIDENC
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,6 +50,16 @@ class ExitConfig:
     n_answers: int
     head_dim: int = 32
     n_prototypes: int = 1
+    """Prototypes per exit for ``closeness`` (``joint`` has one per answer)."""
+    gamma: str = "closeness"
+    """How gamma's prototypes learn: ``closeness`` or ``joint`` (:data:`GAMMA_TRAINING`)."""
+
+
+GAMMA_TRAINING = ("closeness", "joint")
+"""``closeness``: a linear answer layer, gamma regressed on 1 - 2 TV(head, full depth); ``joint``: the answer is
+the scaled cosine to per-answer prototypes, trained by the answer loss only (the paper's "learned jointly")."""
+JOINT_SCALE = 10.0
+"""Initial cosine-to-logit scale of ``joint`` heads (learned; a cosine alone spans too little for a softmax)."""
 
 
 CONFIDENCES = ("gamma", "max_prob", "classifier")
@@ -59,7 +74,10 @@ class ExitHeads(nn.Module):
         super().__init__()
         if list(config.exit_layers) != sorted(set(config.exit_layers)) or min(config.exit_layers, default=1) < 1:
             raise ValueError(f"exit_layers must be increasing layer counts >= 1, got {config.exit_layers}")
+        if config.gamma not in GAMMA_TRAINING or (config.gamma == "joint" and config.n_prototypes != config.n_answers):
+            raise ValueError(f"gamma must be one of {GAMMA_TRAINING}, joint with one prototype per answer; got {config}")
         self.config = config
+        joint = config.gamma == "joint"
         self.encoders = nn.ModuleList(
             nn.Sequential(
                 nn.LayerNorm(config.hidden_size),
@@ -69,8 +87,9 @@ class ExitHeads(nn.Module):
             )
             for _ in config.exit_layers
         )
-        self.classifiers = nn.ModuleList(nn.Linear(config.head_dim, config.n_answers) for _ in config.exit_layers)
+        self.classifiers = None if joint else nn.ModuleList(nn.Linear(config.head_dim, config.n_answers) for _ in config.exit_layers)
         self.prototypes = nn.Parameter(torch.randn(len(config.exit_layers), config.n_prototypes, config.head_dim))
+        self.log_scale = nn.Parameter(torch.full((len(config.exit_layers),), math.log(JOINT_SCALE))) if joint else None
         self.agreement = nn.ModuleList(
             nn.Sequential(nn.Linear(config.hidden_size + config.n_answers, 16), nn.GELU(), nn.Linear(16, 1))
             for _ in config.exit_layers
@@ -79,8 +98,11 @@ class ExitHeads(nn.Module):
     def forward(self, index: int, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Answer logits (B, n_answers) and the raw gamma = max_k cos(p_i, q_k) (B,) of exit ``index`` for hidden (B, D)."""
         p = self.encoders[index](hidden.to(self.prototypes.dtype))
-        gamma = nn.functional.cosine_similarity(p[:, None, :], self.prototypes[index][None], dim=-1)
-        return self.classifiers[index](p), gamma.max(dim=1).values
+        cos = nn.functional.cosine_similarity(p[:, None, :], self.prototypes[index][None], dim=-1)
+        if self.log_scale is not None:  # gamma: the cosine of the answer given, however the scale rounds
+            logits = self.log_scale[index].exp() * cos
+            return logits, cos.gather(1, logits.argmax(-1, keepdim=True)).squeeze(1)
+        return self.classifiers[index](p), cos.max(dim=1).values
 
     def agreement_logit(self, index: int, hidden: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """(B,) logit of "this exit agrees with full depth" from the hidden state (B, D) and the answer

@@ -9,7 +9,8 @@ timed setting). What it *costs* is wall time: full depth and each threshold are 
 same process on the same batches (:mod:`deevisum.early_exit.timing`).
 
 Beside the operating point stand the exit rules that consult no confidence (static depth, a random
-mix at the same mean layers, patience) and the oracle exit (:mod:`deevisum.early_exit.baselines`),
+mix at the same mean layers, patience) and the oracle exit, alone and at the target agreement
+(:mod:`deevisum.early_exit.baselines`),
 each with bootstrap CIs over test videos, and early exit - random mix paired over test videos.
 
 The operating threshold comes from the validation rows saved with each run's heads
@@ -32,7 +33,14 @@ from deevisum.data.benchmarks import Benchmark
 from deevisum.data.examples import ProcessedData
 from deevisum.data.prompts import prompts_for
 from deevisum.data.splits import Run, runs
-from deevisum.early_exit.baselines import oracle_exit, patience_exit, random_mix, random_mix_agreement, static_exit
+from deevisum.early_exit.baselines import (
+    oracle_at_target,
+    oracle_exit,
+    patience_exit,
+    random_mix,
+    random_mix_agreement,
+    static_exit,
+)
 from deevisum.early_exit.calibration import (
     NEVER,
     Calibration,
@@ -187,7 +195,8 @@ def _averaged(draws: Sequence[Composed]) -> Composed:
 def baseline_comparison(outputs: Sequence[RunOutputs], point: Composed, per_video: PerVideo,
                         p: Params) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(one row per exit rule -- the operating point, static depth at each exit, a random mix at the operating
-    point's mean layers, PABEE at each patience, the oracle -- with 95% bootstrap CIs over test videos;
+    point's mean layers, PABEE at each patience, the oracle, the oracle at the target agreement -- with 95%
+    bootstrap CIs over test videos;
     early exit - random mix at equal mean layers, paired over test videos, for agreement and Kendall tau)."""
     depth, exit_layers = outputs[0].depth, outputs[0].exit_layers
     e = p.evaluate
@@ -203,6 +212,8 @@ def baseline_comparison(outputs: Sequence[RunOutputs], point: Composed, per_vide
         rules[f"patience_{patience}"] = compose(outputs, [patience_exit(o.exit_logits, patience) for o in outputs],
                                                 per_video, p)
     rules["oracle"] = compose(outputs, [oracle_exit(a) for a in agree], per_video, p)
+    rules["oracle_at_target"] = compose(outputs, oracle_at_target(agree, exit_layers, depth, p.ee.target_agreement),
+                                        per_video, p)
 
     def row(name: str, c: Composed) -> dict[str, Any]:
         return {"method": name, "mean_layers": c.mean_layers, "layer_bound": depth / c.mean_layers,

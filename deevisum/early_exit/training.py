@@ -7,8 +7,10 @@ on those small tensors, which takes seconds.
 Per exit i the loss is
     CE(head_i, targets) + kd_weight * KD(P_head_i, P_final) + MSE(gamma_i, 1 - 2 TV(P_head_i, P_final))
 with the same answer targets the student was trained on (the annotators' distribution, or one-hot).
-The last term regresses gamma_i = cos(p_i, q) onto how close the head's answer distribution is
-to the one full depth gives (1: identical, -1: disjoint) on the training states. Then each
+The last term (``ee.train.gamma: closeness``) regresses gamma_i = cos(p_i, q) onto how close the
+head's answer distribution is to the one full depth gives (1: identical, -1: disjoint) on the
+training states; with ``joint`` (the paper's) it is absent: the head answers through its
+prototypes, which learn from the first two terms alone. Then each
 exit's agreement classifier is fitted (binary cross-entropy, heads fixed) to whether the exit's
 answer agrees with full depth (``calibration.agrees``). On the rows the heads were trained on
 they agree far more often than on new rows (with a small student, nearly always), so with
@@ -129,8 +131,9 @@ def exit_losses(heads: ExitHeads, data: ExitData, kd_weight: float, direction: s
         log_p = torch.log_softmax(logits, dim=-1)
         ce = ce - (data.targets * log_p).sum(-1).mean()
         kd = kd + kd_term(logits, data.final_logits, 1.0, direction).mean()
-        closeness = 1.0 - (log_p.exp().detach() - target).abs().sum(-1)  # 1 - 2 TV
-        conf = conf + nn.functional.mse_loss(gamma, closeness)
+        if heads.config.gamma == "closeness":
+            closeness = 1.0 - (log_p.exp().detach() - target).abs().sum(-1)  # 1 - 2 TV
+            conf = conf + nn.functional.mse_loss(gamma, closeness)
     return {"loss": ce + kd_weight * kd + conf, "ce": ce, "kd": kd, "conf": conf}
 
 
@@ -285,7 +288,8 @@ def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, t
         w.requires_grad_(False)
     answer_ids = answer_token_ids(processor.tokenizer)
     config = ExitConfig(hidden_size=model.config.get_text_config().hidden_size, exit_layers=list(ee.exit_layers),
-                        n_answers=len(answer_ids), head_dim=ee.train.head_dim, n_prototypes=ee.train.n_prototypes)
+                        n_answers=len(answer_ids), head_dim=ee.train.head_dim, gamma=ee.train.gamma,
+                        n_prototypes=len(answer_ids) if ee.train.gamma == "joint" else ee.train.n_prototypes)
     heads = ExitHeads(config)
     runner = EarlyExitRunner(model, answer_ids, heads)
     inputs = files_digest(student_dir, data.examples_file, data.frames_file)

@@ -26,7 +26,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from deevisum.checkpointing import file_sha256
+from deevisum.checkpointing import file_sha256, listed_files
 from deevisum.config import ModelParams
 from deevisum.io import atomic_path, temp_dir, write_json
 from deevisum.models.vlm import (
@@ -102,6 +102,5 @@ def write_manifest(checkpoint: str | Path, out: str | Path) -> None:
     """The checkpoint's name and the sha256 of each of its files (by name within it): what the root pipeline's
     training stages depend on, so that they re-run when the checkpoint's content changes and only then."""
     checkpoint = Path(checkpoint)
-    files = sorted(f for f in checkpoint.rglob("*") if f.is_file())
     write_json(out, {"checkpoint": checkpoint.name,
-                     "sha256": {f.relative_to(checkpoint).as_posix(): file_sha256(f) for f in files}})
+                     "sha256": {f.relative_to(checkpoint).as_posix(): file_sha256(f) for f in listed_files(checkpoint)}})
