@@ -8,14 +8,8 @@ import torch
 
 from deevisum.config import Params
 from deevisum.data.splits import Run
-from deevisum.early_exit.baselines import (
-    oracle_at_target,
-    oracle_exit,
-    patience_exit,
-    random_mix,
-    random_mix_agreement,
-    static_exit,
-)
+from deevisum.early_exit import baselines
+from deevisum.early_exit.baselines import oracle_exit, patience_exit, random_mix, random_mix_agreement, static_exit
 from deevisum.early_exit.calibration import NEVER, Calibration, agrees, auroc_ci, first_exit
 from deevisum.early_exit.heads import CONFIDENCES
 from deevisum.early_exit.report import (
@@ -59,9 +53,9 @@ def test_static_patience_and_oracle_by_hand() -> None:
     # the two whose oracle exit costs most (full depth, 8 layers), wherever they are, go to the first exit
     second = np.array([[True, False, False, False, True, False], [True, False, False, True, True, False],
                        [True, True, False, True, True, False]])
-    runs = oracle_at_target([agree, second], [2, 4, 6], 8, 0.8)
+    runs = baselines.oracle_at_target([agree, second], [2, 4, 6], 8, 0.8)
     assert [r.tolist() for r in runs] == [[1, 0, 0, 2], [0, 2, 0, 1, 0, -1]]
-    assert [r.tolist() for r in oracle_at_target([agree, second], [2, 4, 6], 8, 0.999)] == \
+    assert [r.tolist() for r in baselines.oracle_at_target([agree, second], [2, 4, 6], 8, 0.999)] == \
         [oracle_exit(agree).tolist(), oracle_exit(second).tolist()]
 
 
