@@ -114,8 +114,9 @@ def summary(times: np.ndarray, weights: np.ndarray, per_round: np.ndarray, full:
             "speedup": speedup, "mean_layers": mean_layers, "layer_bound": bound, "speedup_over_bound": speedup["median"] / bound}
 
 
-def time_batch(s: Subject, distribution: Mapping[int, float], batch_size: int, repeats: int) -> dict[str, Any]:
-    """Every setting on one batch of ``batch_size`` segments (see the module docstring)."""
+def time_batch(s: Subject, distribution: Mapping[int, float], batch_size: int, repeats: int, measure: str) -> dict[str, Any]:
+    """Every setting on one batch of ``batch_size`` segments (see the module docstring), the heads computing
+    confidence ``measure`` at each exit a row reaches."""
     rows = [i % len(s.prompts) for i in range(batch_size)]
     batch = build_batch(s.processor, [s.prompts[i] for i in rows], s.images[rows])
     ids = answer_token_ids(s.processor.tokenizer)
@@ -127,7 +128,7 @@ def time_batch(s: Subject, distribution: Mapping[int, float], batch_size: int, r
     measured = assign(distribution, batch_size)
 
     def leave(layers: torch.Tensor) -> Callable[[], Any]:
-        return lambda: runner.run(batch, leave_at=layers)
+        return lambda: runner.run(batch, leave_at=layers, measure=measure)
 
     fns: dict[str, Callable[[], Any]] = {"full": lambda: full_runner.run(batch)}
     fns |= {f"exit_{k}": leave(torch.full((batch_size,), k)) for k in s.exit_layers}
@@ -255,12 +256,12 @@ def main() -> None:
             # the configured exits (at their relative depth) and every exit the distribution uses
             s.exit_layers = sorted({*mapped({k: 1.0 for k in p.ee.exit_layers}, p.pretrain.student.num_layers, depth),
                                     *(k for k in dist if k < depth)})
-            entry = {"model": s.label, "machine": machine, "repeats": args.repeats, "depth": depth,
+            entry = {"model": s.label, "machine": machine, "repeats": args.repeats, "depth": depth, "confidence": p.ee.confidence,
                      "exit_layers": s.exit_layers, "exit_distribution": {str(k): f for k, f in sorted(dist.items())},
                      "exit_distribution_source": shown_path(hist), "max_abs_logit_diff_vs_forward": None if args.skip_check else check_exact(s),
                      "batches": {}}
             for b in args.batches:
-                entry["batches"][str(b)] = row = time_batch(s, dist, b, args.repeats)
+                entry["batches"][str(b)] = row = time_batch(s, dist, b, args.repeats, p.ee.confidence)
                 m = row["settings"]["measured"]
                 print(f"{name} batch {b}: full p50 {row['settings']['full']['latency_p50_s']:.4f} s; measured exits "
                       f"{m['speedup']['median']:.2f}x [{m['speedup']['ci95'][0]:.2f}, {m['speedup']['ci95'][1]:.2f}] "

@@ -469,6 +469,10 @@ class ExitTrainParams(_Section):
     prototype per answer, and gamma is the cosine to the answer it gives."""
     kd_weight: float = bounded(20.0, ge=0)
     """Weight of KL(student final answer distribution || head) next to CE on the labels."""
+    unlabelled_videos: int = bounded(150, ge=0)
+    """The first this many videos of the pretraining corpus (in stored order) join each run's training rows,
+    their target the student's own full-depth answer: a head learns to agree with full depth, which needs
+    no annotation, so any video of the domain teaches it (0: the fold's training rows only)."""
     cross_fit_folds: int = bounded(1, ge=1)
     """Folds of training videos for the agreement classifier's labels: each comes from heads that did not train
     on that row's video (1: the final heads' own answers on their training rows). Worth it when the heads agree
@@ -508,7 +512,7 @@ class EEParams(_Section):
     the threshold, calibrated on the validation videos for ``target_agreement`` unless set by hand."""
 
     _section = "ee"
-    exit_layers: list[int] = bounded([2, 4], ge=1)
+    exit_layers: list[int] = bounded([1, 2, 3, 4, 5], ge=1)
     """Exit after this many decoder layers have run (1-based, strictly increasing, each below the student's depth)."""
     confidence: Literal["gamma", "max_prob", "classifier"] = "classifier"
     """Confidence measure (deevisum.early_exit.heads.CONFIDENCES): the paper's prototype cosine, the
@@ -523,6 +527,11 @@ class EEParams(_Section):
     (binomial test; rows of one video are correlated, so approximate), or videos (Hoeffding-Bentkus on
     each video's share of disagreeing rows; valid under within-video correlation, needs >= 45 videos
     at the default target and delta to certify anything)."""
+    calibration_videos: int = bounded(100, ge=0)
+    """Calibrate on this many videos of the pretraining corpus (those after ``train.unlabelled_videos``;
+    it must hold both) instead of the fold's validation videos (0). Agreement with full depth needs no annotation, so
+    unannotated videos of the domain serve, as many as there are: the certificate then rests on
+    more rows and videos than a fold can spare."""
     score_tolerance: float | None = bounded(0.1, ge=0)
     """An exit agrees only if its expected score is also within this of full depth's (1..5 scale);
     null: the same most likely answer suffices."""

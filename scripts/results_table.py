@@ -147,7 +147,8 @@ def early_exit_table(report: Mapping) -> list[str]:
     full, depth = report["full_depth"], report["depth"]
     if report["threshold_source"] == "validation":
         tolerance = report.get("score_tolerance")
-        source = (f"Threshold calibrated per run on its validation videos: the smallest that Learn-then-Test certifies "
+        source = (f"Threshold calibrated per run on {report.get('calibration_set', 'its validation videos')}: the "
+                  "smallest that Learn-then-Test certifies "
                   f"for ≥ {report['target_agreement']:.0%} agreement with full depth (δ = {report['delta']:g}"
                   + (f", expected scores within {tolerance:g}" if tolerance is not None else "") + ").")
     else:

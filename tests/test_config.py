@@ -44,7 +44,7 @@ def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
         ("ee:\n  exit_layers: [1, 6]\n",
          "params: ee.exit_layers = [1, 6]: must be below pretrain.student.num_layers (6)"),
         ("pretrain:\n  student:\n    num_layers: 4\n",
-         "params: ee.exit_layers = [2, 4]: must be below pretrain.student.num_layers (4)"),
+         "params: ee.exit_layers = [1, 2, 3, 4, 5]: must be below pretrain.student.num_layers (4)"),
         ("models:\n  student:\n    source: tiny\nee:\n  exit_layers: [1, 6]\n",
          "params: ee.exit_layers = [1, 6]: must be below pretrain.student.num_layers (6)"),
         ("pretrain:\n  corpus:\n    seed: 0\n",

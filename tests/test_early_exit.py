@@ -333,6 +333,52 @@ def test_out_of_fold_answers_come_from_heads_that_never_saw_the_video(tmp_path, 
         out_of_fold_answers(config, data, ["v"] * 16, data, params, tmp_path / "one", "fp")
 
 
+def test_corpus_videos_train_the_heads_and_calibrate_them(tmp_path) -> None:
+    """``ee.train.unlabelled_videos`` corpus videos join the fold's training rows with the student's full-depth
+    answer distribution as their target (their labels are never read); the next ``ee.calibration_videos``
+    are the rows saved for calibration, in place of the fold's validation rows; both are part of the
+    states' fingerprint."""
+    from safetensors.torch import load_file
+    from tiny_vlm import TEMPLATE, build_tiny_vlm, tiny_model, tiny_source, write_corpus
+
+    from deevisum.early_exit.training import STATES_CACHE, fit_exit_heads, read_corpus_videos
+    from deevisum.io import tensors_index
+    from deevisum.models.tokenizer import train_tokenizer
+    from deevisum.models.vlm import save_vlm
+
+    data = write_corpus(tmp_path / "demo", n_videos=4, seconds=6).for_fold(0)
+    corpus = write_corpus(tmp_path / "corpus", n_videos=5, seconds=5).examples_file.parent
+    train_tokenizer([TEMPLATE.format(category="sports", title="match vid0", speech="hello there", audio="loud")],
+                    100).save_pretrained(str(tmp_path / "tokenizer"))
+    model, processor = build_tiny_vlm(tiny_model(), tmp_path / "tokenizer")
+    save_vlm(model, processor, tmp_path / "student", tiny_source())
+    assert read_corpus_videos(corpus, 0, 0) is None
+    with pytest.raises(ValueError, match="4 corpus videos asked for: give the corpus folder"):
+        read_corpus_videos(None, 0, 4)
+    with pytest.raises(InputError, match="holds 5 videos; ee.train.unlabelled_videos \\+ ee.calibration_videos ask for 6"):
+        read_corpus_videos(corpus, 3, 3)
+    unlabelled, calibration = read_corpus_videos(corpus, 0, 2), read_corpus_videos(corpus, 2, 3)
+    assert sorted(set(unlabelled.videos())) == ["vid0", "vid1"] and sorted(set(calibration.videos())) == ["vid2", "vid3", "vid4"]
+    assert len(unlabelled.examples) == 10 and unlabelled.frames.shape == (10, 32, 32, 3)
+    ee = EEParams(exit_layers=[1], calibration_videos=3, train=ExitTrainParams(epochs=2, batch_size=8, head_dim=8,
+                                                                               unlabelled_videos=2))
+
+    _, _, saved = fit_exit_heads(tmp_path / "student", data, ee, TEMPLATE, True, tmp_path / "ck", unlabelled=unlabelled,
+                                 calibration=calibration)
+    cache = tmp_path / "ck" / STATES_CACHE
+    assert tensors_index(cache)["splits"] == ["train", "val", "unlabelled", "calibration"]
+    states = load_file(str(cache))
+    assert states["unlabelled.state_0"].shape == (10, 64) and states["train.state_0"].shape == (12, 64)
+    assert torch.allclose(states["unlabelled.targets"], states["unlabelled.final_logits"].softmax(-1))
+    assert torch.equal(saved["final_logits"], states["calibration.final_logits"])
+    assert saved[VIDEO_CODES].tolist() == [0] * 5 + [1] * 5 + [2] * 5
+    fingerprint = tensors_index(cache)["fingerprint"]
+    _, _, saved = fit_exit_heads(tmp_path / "student", data, dataclasses.replace(ee, calibration_videos=0, train=ExitTrainParams(
+        epochs=2, batch_size=8, head_dim=8)), TEMPLATE, True, tmp_path / "ck")
+    assert tensors_index(cache)["fingerprint"] != fingerprint and tensors_index(cache)["splits"] == ["train", "val"]
+    assert torch.equal(saved["final_logits"], load_file(str(cache))["val.final_logits"]) and saved[VIDEO_CODES].tolist() == [0] * 6
+
+
 def test_matches_team_scoring_on_left_padded_batches() -> None:
     """Same inputs as the scoring stage (left padding, explicit position_ids): same answer logits."""
     import numpy as np
@@ -497,9 +543,9 @@ def test_calibration_declines_on_too_few_validation_rows() -> None:
 
 def validation_outputs(conf: np.ndarray, agree: np.ndarray, seed: int = 0) -> dict[str, torch.Tensor]:
     """Validation outputs as train_exits saves them: each exit's answer is full depth's where ``agree``,
-    another where not; every measure equals ``conf``."""
+    another where not; every measure equals ``conf``; videos of 20 rows."""
     final = torch.randn(conf.shape[1], len(ANSWERS), generator=torch.Generator().manual_seed(seed))
-    out = {"final_logits": final}
+    out = {"final_logits": final, VIDEO_CODES: torch.arange(conf.shape[1]) // 20}
     for i, (c, a) in enumerate(zip(conf, agree)):
         out[f"logits_{i}"] = torch.where(torch.as_tensor(a)[:, None], final, final.roll(1, dims=-1))
         out |= {f"{m}_{i}": torch.as_tensor(c, dtype=torch.float32) for m in CONFIDENCES}
@@ -519,7 +565,8 @@ def test_operating_threshold_is_fixed_on_the_validation_rows_only(tmp_path: Path
     save_exit_heads(make_heads(), exits / "fold1-seed0", validation_outputs(*saturated))
     p = Params()
     cal = report.validation_calibration(exits / "fold0-seed0", p.ee.confidence, p)
-    assert cal == calibrate(informative[0].astype(np.float32), informative[1], p.ee.target_agreement, p.ee.delta)
+    assert cal == dataclasses.replace(calibrate(informative[0].astype(np.float32), informative[1], p.ee.target_agreement,
+                                                p.ee.delta), n_videos=100)
     assert report.validation_calibration(exits / "fold1-seed0", p.ee.confidence, p).threshold == NEVER
 
     class Scored(Exception):
@@ -557,12 +604,13 @@ def test_video_unit_calibrates_on_the_videos_saved_with_the_heads(tmp_path: Path
     conf, agree = synthetic(2000, "informative")
     val = validation_outputs(conf, agree)
     p = dataclasses.replace(Params(), ee=EEParams(calibration_unit="video"))
-    save_exit_heads(make_heads(), tmp_path / "uncoded", val)
+    save_exit_heads(make_heads(), tmp_path / "uncoded", {k: v for k, v in val.items() if k != VIDEO_CODES})
     with pytest.raises(InputError, match="re-run it"):
         report.validation_calibration(tmp_path / "uncoded", p.ee.confidence, p)
-    codes = torch.arange(2000) // 20  # 100 videos of 20 rows
-    save_exit_heads(make_heads(), tmp_path / "coded", val | {VIDEO_CODES: codes})
+    codes = val[VIDEO_CODES]  # 100 videos of 20 rows
+    save_exit_heads(make_heads(), tmp_path / "coded", val)
     cal = report.validation_calibration(tmp_path / "coded", p.ee.confidence, p)
     assert cal == calibrate(conf.astype(np.float32), agree, p.ee.target_agreement, p.ee.delta, codes.numpy())
     assert cal.unit == "video" and cal.n_videos == 100
-    assert report.validation_calibration(tmp_path / "coded", p.ee.confidence, Params()).unit == "row"
+    by_row = report.validation_calibration(tmp_path / "coded", p.ee.confidence, Params())
+    assert by_row.unit == "row" and by_row.n_videos == 100

@@ -39,7 +39,9 @@ MINI = {
                            "vision_hidden_size": 64, "vision_layers": 1, "patch_size": 8, "epochs": 1}
                     for role in ("teacher", "mentor", "student")}},
     "train": {"epochs": 1, "batch_size": 8},
-    "ee": {"exit_layers": [1], "sweep": [0.0, 0.5, 1.01], "timing_repeats": 1, "train": {"epochs": 2}},
+    # the corpus's first 3 videos train the heads beside the fold's rows, the other 3 calibrate them
+    "ee": {"exit_layers": [1], "sweep": [0.0, 0.5, 1.01], "timing_repeats": 1, "calibration_videos": 3,
+           "train": {"epochs": 2, "unlabelled_videos": 3}},
     "evaluate": {"n_bootstrap": 20, "n_permutations": 100, "random_trials": 1},
 }
 
@@ -100,6 +102,7 @@ def test_pipeline_runs_and_is_reproducible(mini_repo: tuple[Path, dict]) -> None
     assert "baseline_oracle" in ablation["table"]
     ee = json.loads((work / "reports" / "eval.json").read_text())
     assert ee["runs"] == ["fold0-seed0", "fold1-seed0"] and ee["threshold_source"] == "validation"
+    assert ee["calibration_set"] == "3 unannotated videos of the pretraining corpus" and all(c["n_videos"] == 3 for c in ee["calibration"].values())
     assert 0 <= ee["agreement_vs_full"] <= 1 and "speedup" in ee
     shown = json.loads(_run(["dvc", "metrics", "show", "--json"], work, env).stdout)
     assert count_numbers(shown) <= MAX_HEADLINES, f"dvc metrics show: {count_numbers(shown)} numbers"

@@ -142,7 +142,7 @@ class Calibration:
     unit: str = "row"
     """What the guarantee draws at random: validation ``row`` or ``video`` (module docstring)."""
     n_videos: int | None = None
-    """Validation videos (``video`` unit)."""
+    """Videos of the calibration rows (the ``video`` unit's sample size)."""
 
     def to_dict(self) -> dict:
         """JSON-able: no threshold and no p-value (null) when nothing was certified."""

@@ -35,9 +35,10 @@ from deevisum.io import InputError, atomic_path
 HEADS_WEIGHTS = "model.safetensors"
 HEADS_CONFIG = "config.json"
 VALIDATION = "validation.safetensors"
-"""The heads' answers and confidences on the validation rows, saved with them for calibration."""
+"""The heads' answers and confidences on the rows the threshold is calibrated on (the fold's validation
+videos, or ``ee.calibration_videos`` of the corpus), saved with them."""
 VIDEO_CODES = "video_codes"
-"""Key, in the validation outputs, of each row's video (an index into the fold's sorted validation videos)."""
+"""Key, in the validation outputs, of each row's video (an index into those rows' sorted videos)."""
 
 
 @dataclass(frozen=True)
@@ -114,11 +115,21 @@ class ExitHeads(nn.Module):
     def confidences(self, index: int, hidden: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Answer logits and every measure of ``CONFIDENCES`` (each (B,), in [0, 1]) of exit ``index``."""
         logits, gamma = self(index, hidden)
-        return logits, {
-            "gamma": (1 + gamma) / 2,
-            "max_prob": logits.softmax(-1).max(-1).values,
-            "classifier": torch.sigmoid(self.agreement_logit(index, hidden, logits)),
-        }
+        return logits, {m: self._measure(m, index, hidden, logits, gamma) for m in CONFIDENCES}
+
+    def confidence(self, index: int, hidden: torch.Tensor, measure: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Answer logits and the one measure an exit decides by: at inference the others are not computed."""
+        logits, gamma = self(index, hidden)
+        return logits, self._measure(measure, index, hidden, logits, gamma)
+
+    def _measure(self, measure: str, index: int, hidden: torch.Tensor, logits: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+        if measure == "gamma":
+            return (1 + gamma) / 2
+        if measure == "max_prob":
+            return logits.softmax(-1).max(-1).values
+        if measure == "classifier":
+            return torch.sigmoid(self.agreement_logit(index, hidden, logits))
+        raise ValueError(f"unknown confidence {measure!r}; one of {CONFIDENCES}")
 
 
 def save_exit_heads(heads: ExitHeads, path: str | Path, validation: Mapping[str, torch.Tensor] | None = None) -> None:

@@ -20,6 +20,7 @@ Test rows are never used to choose it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,19 +96,20 @@ class RunOutputs:
 
 
 def validation_calibration(exits_dir: str | Path, measure: str, p: Params) -> Calibration:
-    """The Learn-then-Test threshold of one run from its saved validation outputs (with ``ee.calibration_unit``
-    video, grouped by the video codes saved with them)."""
+    """The Learn-then-Test threshold of one run from its saved calibration outputs (with ``ee.calibration_unit``
+    video, grouped by the video codes saved with them; ``n_videos`` counts those videos wherever they are saved)."""
     val = load_validation(exits_dir)
     n_exits = sum(1 for k in val if k.startswith("logits_"))
     agree = np.stack([agrees(val[f"logits_{i}"], val["final_logits"], p.ee.score_tolerance).numpy() for i in range(n_exits)])
     conf = np.stack([val[f"{measure}_{i}"].numpy() for i in range(n_exits)])
-    videos = None
-    if p.ee.calibration_unit == "video":
-        if VIDEO_CODES not in val:
-            raise InputError(Path(exits_dir) / VALIDATION, "no video of each validation row, which ee.calibration_unit "
+    if VIDEO_CODES not in val:
+        if p.ee.calibration_unit == "video":
+            raise InputError(Path(exits_dir) / VALIDATION, "no video of each calibration row, which ee.calibration_unit "
                              "video needs (saved by train_exits since it was added: re-run it)")
-        videos = val[VIDEO_CODES].numpy()
-    return calibrate(conf, agree, p.ee.target_agreement, p.ee.delta, videos)
+        return calibrate(conf, agree, p.ee.target_agreement, p.ee.delta)
+    videos = val[VIDEO_CODES].numpy()
+    calibration = calibrate(conf, agree, p.ee.target_agreement, p.ee.delta, videos if p.ee.calibration_unit == "video" else None)
+    return dataclasses.replace(calibration, n_videos=len(np.unique(videos)))
 
 
 def run_outputs(student_dir: Path, exits_dir: Path, data: ProcessedData, run: Run, calibration: Calibration,
@@ -368,6 +370,7 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
         "target_agreement": p.ee.target_agreement,
         "delta": p.ee.delta,
         "calibration_unit": p.ee.calibration_unit,
+        "calibration_set": f"{p.ee.calibration_videos} unannotated videos of the pretraining corpus" if p.ee.calibration_videos else "the fold's validation videos",
         "score_tolerance": p.ee.score_tolerance,
         "calibration": {o.run.name: o.calibration.to_dict() for o in outputs},
         "f1_drop": full["f1"] - point["f1"],

@@ -204,8 +204,8 @@ class EarlyExitRunner:
         def at_exit(n: int, h: torch.Tensor, rows: torch.Tensor) -> torch.Tensor | None:
             if heads is None or (leave_at is None and thresholds[index[n]] == math.inf):
                 return None
-            logits, confidences = heads.confidences(index[n], h)
-            conf = confidences[measure].float().cpu()
+            logits, conf = heads.confidence(index[n], h, measure)
+            conf = conf.float().cpu()
             leave = leave_at[rows].eq(n) if leave_at is not None else conf >= thresholds[index[n]]
             out_logits[rows[leave]] = logits[leave.to(logits.device)].float().cpu()
             conf_out[rows[leave]] = conf[leave]

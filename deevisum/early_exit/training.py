@@ -7,6 +7,9 @@ on those small tensors, which takes seconds.
 Per exit i the loss is
     CE(head_i, targets) + kd_weight * KD(P_head_i, P_final) + MSE(gamma_i, 1 - 2 TV(P_head_i, P_final))
 with the same answer targets the student was trained on (the annotators' distribution, or one-hot).
+Agreeing with full depth needs no annotation, so ``ee.train.unlabelled_videos`` videos of the
+pretraining corpus join the training rows with the student's own full-depth answer as their target:
+on the demo, heads trained on the fold's ~500 rows alone agree with full depth on fewer held-out rows.
 The last term (``ee.train.gamma: closeness``) regresses gamma_i = cos(p_i, q) onto how close the
 head's answer distribution is to the one full depth gives (1: identical, -1: disjoint) on the
 training states; with ``joint`` (the paper's) it is absent: the head answers through its
@@ -18,8 +21,10 @@ they agree far more often than on new rows (with a small student, nearly always)
 one K-th of the training videos held out, applied to those held-out videos (cross-fitting):
 the classifier learns what disagreement looks like on rows a head has not seen.
 
-The validation states are never trained on: the heads' answers and every confidence on them are
-saved next to the heads (``VALIDATION``), the held-out rows the evaluate stage calibrates on.
+The validation states are never trained on, nor are the ``ee.calibration_videos`` corpus videos
+that follow the unlabelled ones: the heads' answers and every confidence on the calibration rows (those
+videos, or else the fold's validation videos) are saved next to the heads (``VALIDATION``), the
+held-out rows the evaluate stage calibrates on.
 
 Resume: the cached states and the heads' epochs live in a
 :class:`~deevisum.checkpointing.Checkpoint` whose fingerprint covers the params, the frozen
@@ -50,7 +55,8 @@ from deevisum.checkpointing import (
     optimizer_tensors,
 )
 from deevisum.config import EEParams, ExitTrainParams
-from deevisum.data.examples import ProcessedData, answer_targets, example_key
+from deevisum.data.examples import ProcessedData, answer_targets, example_key, read_examples
+from deevisum.data.frames_store import load_example_frames
 from deevisum.data.prompts import prompts_for
 from deevisum.data.splits import runs
 from deevisum.distill.losses import kd_term
@@ -64,7 +70,7 @@ from deevisum.early_exit.heads import (
 )
 from deevisum.early_exit.runner import EarlyExitRunner
 from deevisum.early_exit.timing import example_batches
-from deevisum.io import atomic_path, save_tensors, seed_everything, tensors_index
+from deevisum.io import InputError, atomic_path, save_tensors, seed_everything, tensors_index
 from deevisum.models.scoring import ANSWER_POSITION, answer_token_ids
 from deevisum.models.vlm import load_vlm, model_modalities
 from deevisum.tracking import write_curves
@@ -85,6 +91,11 @@ class ExitData:
     """(N, n_answers) the model's full-depth answer logits (distillation target)."""
     targets: torch.Tensor
     """(N, n_answers) answer target distribution (soft, or one-hot for hard targets)."""
+
+    def joined(self, other: ExitData) -> ExitData:
+        """These rows, then ``other``'s."""
+        return ExitData([torch.cat(pair) for pair in zip(self.states, other.states)],
+                        torch.cat([self.final_logits, other.final_logits]), torch.cat([self.targets, other.targets]))
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
         out = {f"state_{i}": s.contiguous() for i, s in enumerate(self.states)}
@@ -273,14 +284,51 @@ def train_exit_heads(
     return history
 
 
+@dataclass
+class CorpusVideos:
+    """Videos of the domain without annotation (the pretraining corpus): what a head learns to agree with
+    full depth on (``ee.train.unlabelled_videos``; the target is the student's own full-depth answer) and
+    what the threshold can be calibrated on (``ee.calibration_videos``). Their labels are never read."""
+
+    examples: list[dict]
+    frames: np.ndarray
+    digest: str
+    """Of the files they were read from (part of the states' fingerprint)."""
+
+    def videos(self) -> list[str]:
+        """Each row's video id."""
+        return [e["video_id"] for e in self.examples]
+
+
+def read_corpus_videos(corpus: str | Path | None, first: int, count: int) -> CorpusVideos | None:
+    """Videos ``first`` .. ``first + count - 1`` (in stored order) of a processed corpus folder
+    (``examples.jsonl`` + ``frames.h5``), every row of each; None for ``count`` 0."""
+    if count == 0:
+        return None
+    if corpus is None:
+        raise ValueError(f"{count} corpus videos asked for: give the corpus folder to read them from")
+    examples_file, frames_file = Path(corpus) / "examples.jsonl", Path(corpus) / "frames.h5"
+    rows = read_examples(examples_file)
+    order = list(dict.fromkeys(e["video_id"] for e in rows))
+    if len(order) < first + count:
+        raise InputError(examples_file, f"holds {len(order)} videos; ee.train.unlabelled_videos + ee.calibration_videos "
+                                        f"ask for {first + count}")
+    chosen = set(order[first : first + count])
+    examples = [e for e in rows if e["video_id"] in chosen]
+    return CorpusVideos(examples, load_example_frames(frames_file, examples), files_digest(examples_file, frames_file))
+
+
 def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, template: str, soft_targets: bool,
-                   checkpoint_dir: str | Path, kl_direction: str = "forward"
+                   checkpoint_dir: str | Path, kl_direction: str = "forward", unlabelled: CorpusVideos | None = None,
+                   calibration: CorpusVideos | None = None,
                    ) -> tuple[ExitHeads, list[dict[str, float]], dict[str, torch.Tensor]]:
     """Heads for ``ee.exit_layers`` of one frozen student (``data`` set to its fold): cache its states
     once, train the heads, fit the agreement classifiers.
 
-    Prompts and targets are exactly the student's training ones. Returns the heads (on the CPU),
-    the curves and the heads' outputs on the validation rows (:func:`exit_outputs`, plus each row's video).
+    Prompts and targets are exactly the student's training ones; ``unlabelled`` rows join the training
+    rows with the student's full-depth answer distribution as their target. Returns the heads (on the CPU),
+    the curves and the heads' outputs on the rows the threshold is calibrated on (:func:`exit_outputs`, plus
+    each row's video): the ``calibration`` videos, or else the fold's validation rows.
     """
     seed_everything(ee.train.seed)
     model, processor = load_vlm(student_dir)
@@ -294,42 +342,56 @@ def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, t
     runner = EarlyExitRunner(model, answer_ids, heads)
     inputs = files_digest(student_dir, data.examples_file, data.frames_file)
     splits = {split: [example_key(e) for e in data.examples(split)] for split in ("train", "val")}
+    corpus = {name: c for name, c in (("unlabelled", unlabelled), ("calibration", calibration)) if c is not None}
+    splits |= {name: [example_key(e) for e in c.examples] for name, c in corpus.items()}
     states_fp = fingerprint({"exit_layers": config.exit_layers, "batch_size": ee.batch_size, "soft": soft_targets,
-                             "template": template, "inputs": inputs, "splits": splits, "code": code_digest(__name__)})
+                             "template": template, "inputs": inputs, "splits": splits, "code": code_digest(__name__),
+                             "corpus": {name: c.digest for name, c in corpus.items()}})
     cached = load_cached_data(checkpoint_dir, states_fp)
     if cached is None:
         cached = {}
+        modalities = model_modalities(student_dir)
         for split in ("train", "val"):
             examples = data.examples(split)
-            prompts = prompts_for(examples, model_modalities(student_dir), template)
-            cached[split] = collect_examples(runner, processor, prompts, data.frames(examples),
-                                             answer_targets(examples, soft_targets), ee.batch_size)
+            cached[split] = collect_examples(runner, processor, prompts_for(examples, modalities, template),
+                                             data.frames(examples), answer_targets(examples, soft_targets), ee.batch_size)
+        for name, c in corpus.items():
+            rows = collect_examples(runner, processor, prompts_for(c.examples, modalities, template), c.frames,
+                                    np.zeros((len(c.examples), len(answer_ids))), ee.batch_size)
+            cached[name] = dataclasses.replace(rows, targets=rows.final_logits.softmax(-1))
         save_cached_data(checkpoint_dir, states_fp, cached)
+    train, train_videos = cached["train"], [e["video_id"] for e in data.examples("train")]
+    if unlabelled is not None:
+        train, train_videos = train.joined(cached["unlabelled"]), train_videos + [f"unlabelled/{v}" for v in unlabelled.videos()]
     heads.to("cpu", torch.float32)  # the cached states are float32 on the CPU
     run = {"exits": dataclasses.asdict(config), "train": dataclasses.asdict(ee.train), "states": states_fp,
            "kl_direction": kl_direction, "score_tolerance": ee.score_tolerance}
-    history = train_exit_heads(heads, cached["train"], cached["val"], ee.train, Checkpoint(checkpoint_dir, fingerprint(run)),
+    history = train_exit_heads(heads, train, cached["val"], ee.train, Checkpoint(checkpoint_dir, fingerprint(run)),
                                kl_direction, ee.score_tolerance)
     answers = None
     if ee.train.cross_fit_folds > 1:
-        answers = out_of_fold_answers(config, cached["train"], [e["video_id"] for e in data.examples("train")],
-                                      cached["val"], ee.train, Path(checkpoint_dir), fingerprint(run), kl_direction,
-                                      ee.score_tolerance)
-    fit_agreement(heads, cached["train"], ee.score_tolerance, ee.train, answers)
+        answers = out_of_fold_answers(config, train, train_videos, cached["val"], ee.train, Path(checkpoint_dir),
+                                      fingerprint(run), kl_direction, ee.score_tolerance)
+    fit_agreement(heads, train, ee.score_tolerance, ee.train, answers)
     history[-1] |= {f"val_{k}": v for k, v in exit_quality(heads, cached["val"], ee.score_tolerance).items() if "auroc" in k}
-    val_videos = np.unique([e["video_id"] for e in data.examples("val")], return_inverse=True)[1]
-    return heads.eval(), history, exit_outputs(heads, cached["val"]) | {VIDEO_CODES: torch.as_tensor(val_videos, dtype=torch.long)}
+    rows, videos = ((cached["calibration"], calibration.videos()) if calibration is not None
+                    else (cached["val"], [e["video_id"] for e in data.examples("val")]))
+    codes = torch.as_tensor(np.unique(videos, return_inverse=True)[1], dtype=torch.long)
+    return heads.eval(), history, exit_outputs(heads, rows) | {VIDEO_CODES: codes}
 
 
 def fit_exit_runs(students: str | Path, data: ProcessedData, ee: EEParams, seeds: list[int], template: str,
                   soft_targets: bool, out: str | Path, checkpoints: str | Path, curves: str | Path,
-                  kl_direction: str = "forward") -> None:
-    """:func:`fit_exit_heads` for the student of every run -> ``out/<run>/`` (heads and validation outputs)."""
+                  kl_direction: str = "forward", corpus: str | Path | None = None) -> None:
+    """:func:`fit_exit_heads` for the student of every run -> ``out/<run>/`` (heads and calibration outputs),
+    with the ``ee.train.unlabelled_videos`` and ``ee.calibration_videos`` of ``corpus`` (a processed corpus folder)."""
     histories = {}
+    unlabelled = read_corpus_videos(corpus, 0, ee.train.unlabelled_videos)
+    calibration = read_corpus_videos(corpus, ee.train.unlabelled_videos, ee.calibration_videos)
     with atomic_path(out) as tmp:
         for run in runs(data.splits_file, seeds):
             heads, histories[run.name], validation = fit_exit_heads(
                 Path(students) / run.name, data.for_fold(run.fold), ee, template, soft_targets,
-                Path(checkpoints) / run.name, kl_direction)
+                Path(checkpoints) / run.name, kl_direction, unlabelled, calibration)
             save_exit_heads(heads, tmp / run.name, validation)
     write_curves(histories, curves)
