@@ -509,7 +509,8 @@ class ExitAwareParams(_Section):
 @dataclass
 class EEParams(_Section):
     """Early exit: heads after ``exit_layers``; a row leaves at the first exit whose confidence reaches
-    the threshold, calibrated on the validation videos for ``target_agreement`` unless set by hand."""
+    the threshold, calibrated on held-out videos (``calibration_videos``) for ``target_agreement`` unless
+    set by hand."""
 
     _section = "ee"
     exit_layers: list[int] = bounded([1, 2, 3, 4, 5], ge=1)
@@ -519,25 +520,25 @@ class EEParams(_Section):
     head's max softmax probability, or the learned agreement classifier (CALM)."""
     target_agreement: float = bounded(0.95, gt=0, lt=1)
     """Fraction of test segments whose answer must equal full depth's; the threshold is the smallest
-    one Learn-then-Test certifies on the validation videos (deevisum.early_exit.calibration)."""
+    one Learn-then-Test certifies on the calibration videos (deevisum.early_exit.calibration)."""
     delta: float = bounded(0.1, gt=0, lt=1)
-    """The certificate holds with probability >= 1 - delta over validation draws."""
+    """The certificate holds with probability >= 1 - delta over calibration draws."""
     calibration_unit: Literal["row", "video"] = "row"
-    """What the certificate treats as drawn at random (deevisum.early_exit.calibration): validation rows
+    """What the certificate treats as drawn at random (deevisum.early_exit.calibration): calibration rows
     (binomial test; rows of one video are correlated, so approximate), or videos (Hoeffding-Bentkus on
     each video's share of disagreeing rows; valid under within-video correlation, needs >= 45 videos
     at the default target and delta to certify anything)."""
     calibration_videos: int = bounded(100, ge=0)
     """Calibrate on this many videos of the pretraining corpus (those after ``train.unlabelled_videos``;
-    it must hold both) instead of the fold's validation videos (0). Agreement with full depth needs no annotation, so
-    unannotated videos of the domain serve, as many as there are: the certificate then rests on
-    more rows and videos than a fold can spare."""
+    it must hold both) instead of the fold's validation videos (0). Agreement with full depth needs no
+    annotation, so unannotated videos of the domain serve, as many as there are: the certificate then
+    rests on more rows and videos than a fold can spare."""
     score_tolerance: float | None = bounded(0.1, ge=0)
     """An exit agrees only if its expected score is also within this of full depth's (1..5 scale);
     null: the same most likely answer suffices."""
     threshold: float | None = bounded(None, ge=0)
     """Manual override: one threshold for every exit, used instead of the calibrated one
-    (``dvc exp run -S ee.threshold=0.9``; > 1: never exit). null: calibrate on validation."""
+    (``dvc exp run -S ee.threshold=0.9``; > 1: never exit). null: calibrated."""
     sweep: list[float] = field(default_factory=lambda: [0.5, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 1.01])
     """Thresholds of the quality-vs-speedup curve (plots/ee_sweep.csv), dense near 1 where confident
     exits are told apart; > 1 is full depth."""
@@ -638,6 +639,10 @@ class Params(_Section):
                           f"must be below pretrain.student.num_layers ({depth})")
         self._require(self.pretrain.corpus.seed != self.demo.seed, "pretrain.corpus.seed",
                       f"must differ from demo.seed ({self.demo.seed}): the pretraining corpus is disjoint from the demo")
+        corpus = self.pretrain.corpus.n_videos
+        self._require(self.ee.train.unlabelled_videos + self.ee.calibration_videos <= corpus, "ee.calibration_videos",
+                      f"with ee.train.unlabelled_videos ({self.ee.train.unlabelled_videos}) exceeds "
+                      f"pretrain.corpus.n_videos ({corpus}): both are videos of that corpus")
 
 
 _S = TypeVar("_S", bound=_Section)

@@ -145,7 +145,7 @@ def early_exit_table(report: Mapping) -> list[str]:
     """The student at the early-exit operating point against full depth: agreement, quality (with the
     change from full depth), decoder layers run, the layer bound and the measured speedup."""
     full, depth = report["full_depth"], report["depth"]
-    if report["threshold_source"] == "validation":
+    if report["threshold_source"] == "calibrated":
         tolerance = report.get("score_tolerance")
         source = (f"Threshold calibrated per run on {report.get('calibration_set', 'its validation videos')}: the "
                   "smallest that Learn-then-Test certifies "

@@ -1,6 +1,6 @@
 """Stage evaluate: each run's student with early exit on its fold's test videos, against full depth.
 
-Writes the report at the operating point (the threshold calibrated on validation for
+Writes the report at the operating point (the threshold calibrated on the heads' calibration rows for
 ee.target_agreement, or ee.threshold), with the full-depth reference and the measured speedup,
 the quality-vs-speedup sweep over ee.sweep and the exit-layer histogram
 (deevisum.early_exit.report). Wall-time figures (speedup, seconds per segment) differ from run

@@ -1,10 +1,11 @@
 """Stage train_exits: exit heads, prototypes and agreement classifiers after ee.exit_layers of each frozen student run.
 
-Each student runs once over its fold's train/val examples and ee.train.unlabelled_rows rows of the
-pretraining corpus (states cached in the checkpoint), then the heads train for ee.train.epochs; an
-interrupted run resumes. Writes per run the heads (safetensors + config.json) and their outputs on the
-validation rows (what evaluate calibrates on), and the curves of all runs (dvclive).
-"""
+Each student runs once over its fold's train/val examples and over ee.train.unlabelled_videos +
+ee.calibration_videos videos of the pretraining corpus (states cached in the checkpoint); the heads train
+on the fold's training rows and the unlabelled videos for ee.train.epochs; an interrupted run resumes.
+Writes per run the heads (safetensors + config.json) and their outputs on the calibration rows (the
+calibration videos, or with 0 the fold's validation videos: what evaluate calibrates on), and the curves of
+all runs (dvclive)."""
 
 from deevisum.app.stage import stage_args
 from deevisum.config import load_params

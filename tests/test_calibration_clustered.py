@@ -59,5 +59,5 @@ def test_hoeffding_bentkus_by_hand() -> None:
     # three validation videos, as in the demo's folds, can never certify anything at the video unit
     conf, agree = np.full((2, 120), 0.99), np.ones((2, 120), bool)
     cal = calibrate(conf, agree, TARGET, DELTA, np.repeat(["a", "b", "c"], 40))
-    assert cal.threshold == NEVER and cal.unit == "video" and cal.n_videos == 3 and "3 validation videos" in cal.reason
+    assert cal.threshold == NEVER and cal.unit == "video" and cal.n_videos == 3 and "3 calibration videos" in cal.reason
     assert calibrate(conf, agree, TARGET, DELTA).threshold == 0.0  # as rows, the same data certifies everything

@@ -54,6 +54,9 @@ def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
          "params: pretrain.corpus.min_seconds = 50: must be <= max_seconds (40)"),
         ("pretrain:\n  corpus:\n    n_videos: 10\n  val_videos: 10\n",
          "params: pretrain.val_videos = 10: must be < corpus.n_videos (10)"),
+        ("pretrain:\n  corpus:\n    n_videos: 200\n",
+         "params: ee.calibration_videos = 100: with ee.train.unlabelled_videos (150) exceeds pretrain.corpus.n_videos (200): "
+         "both are videos of that corpus"),
         ("pretrain:\n  teacher:\n    hidden_size: 0\n", "params: pretrain.teacher.hidden_size = 0: must be >= 1"),
         ("pretrain:\n  mentor:\n    lr: 0\n", "params: pretrain.mentor.lr = 0.0: must be > 0"),
         ("pretrain:\n  student:\n    depth: 3\n", "params: pretrain.student.depth = 3: unknown key; allowed: hidden_size,"),

@@ -333,49 +333,80 @@ def test_out_of_fold_answers_come_from_heads_that_never_saw_the_video(tmp_path, 
         out_of_fold_answers(config, data, ["v"] * 16, data, params, tmp_path / "one", "fp")
 
 
-def test_corpus_videos_train_the_heads_and_calibrate_them(tmp_path) -> None:
-    """``ee.train.unlabelled_videos`` corpus videos join the fold's training rows with the student's full-depth
-    answer distribution as their target (their labels are never read); the next ``ee.calibration_videos``
-    are the rows saved for calibration, in place of the fold's validation rows; both are part of the
+def test_corpus_videos_train_the_heads_and_calibrate_them(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ee.train.unlabelled_videos`` corpus videos join the fold's training rows (heads, agreement classifier and
+    cross-fitting, where a corpus video never shares a demo video's name) with the student's full-depth answer
+    distribution as their target (their labels are never read); the next ``ee.calibration_videos`` are the rows
+    saved for calibration, in place of the fold's validation rows, and never trained on; each is part of the
     states' fingerprint."""
     from safetensors.torch import load_file
     from tiny_vlm import TEMPLATE, build_tiny_vlm, tiny_model, tiny_source, write_corpus
 
-    from deevisum.early_exit.training import STATES_CACHE, fit_exit_heads, read_corpus_videos
+    import deevisum.early_exit.training as training
     from deevisum.io import tensors_index
     from deevisum.models.tokenizer import train_tokenizer
     from deevisum.models.vlm import save_vlm
 
-    data = write_corpus(tmp_path / "demo", n_videos=4, seconds=6).for_fold(0)
-    corpus = write_corpus(tmp_path / "corpus", n_videos=5, seconds=5).examples_file.parent
+    data = write_corpus(tmp_path / "demo", n_videos=4, seconds=6).for_fold(0)  # train vid0, vid1; val vid2
+    corpus = write_corpus(tmp_path / "corpus", n_videos=5, seconds=5).examples_file.parent  # vid0 .. vid4 again
     train_tokenizer([TEMPLATE.format(category="sports", title="match vid0", speech="hello there", audio="loud")],
                     100).save_pretrained(str(tmp_path / "tokenizer"))
     model, processor = build_tiny_vlm(tiny_model(), tmp_path / "tokenizer")
     save_vlm(model, processor, tmp_path / "student", tiny_source())
-    assert read_corpus_videos(corpus, 0, 0) is None
+    assert training.read_corpus_videos(corpus, [0, 0]) == [None, None]
     with pytest.raises(ValueError, match="4 corpus videos asked for: give the corpus folder"):
-        read_corpus_videos(None, 0, 4)
+        training.read_corpus_videos(None, [4, 0])
     with pytest.raises(InputError, match="holds 5 videos; ee.train.unlabelled_videos \\+ ee.calibration_videos ask for 6"):
-        read_corpus_videos(corpus, 3, 3)
-    unlabelled, calibration = read_corpus_videos(corpus, 0, 2), read_corpus_videos(corpus, 2, 3)
+        training.read_corpus_videos(corpus, [3, 3])
+    unlabelled, calibration = training.read_corpus_videos(corpus, [2, 3])
     assert sorted(set(unlabelled.videos())) == ["vid0", "vid1"] and sorted(set(calibration.videos())) == ["vid2", "vid3", "vid4"]
     assert len(unlabelled.examples) == 10 and unlabelled.frames.shape == (10, 32, 32, 3)
-    ee = EEParams(exit_layers=[1], calibration_videos=3, train=ExitTrainParams(epochs=2, batch_size=8, head_dim=8,
-                                                                               unlabelled_videos=2))
 
-    _, _, saved = fit_exit_heads(tmp_path / "student", data, ee, TEMPLATE, True, tmp_path / "ck", unlabelled=unlabelled,
-                                 calibration=calibration)
-    cache = tmp_path / "ck" / STATES_CACHE
+    seen: dict[str, object] = {}
+    real_train, real_fit, real_oof = training.train_exit_heads, training.fit_agreement, training.out_of_fold_answers
+
+    def train_exit_heads(heads, train, val, *args, **kwargs):
+        seen.setdefault("trained", len(train.targets))
+        return real_train(heads, train, val, *args, **kwargs)
+
+    def fit_agreement(heads, data, *args, **kwargs):
+        seen["classified"] = len(data.targets)
+        return real_fit(heads, data, *args, **kwargs)
+
+    def out_of_fold_answers(config, train, videos, *args, **kwargs):
+        seen["videos"] = sorted(set(videos))
+        return real_oof(config, train, videos, *args, **kwargs)
+
+    monkeypatch.setattr(training, "train_exit_heads", train_exit_heads)
+    monkeypatch.setattr(training, "fit_agreement", fit_agreement)
+    monkeypatch.setattr(training, "out_of_fold_answers", out_of_fold_answers)
+    ee = EEParams(exit_layers=[1], calibration_videos=3, train=ExitTrainParams(epochs=2, batch_size=8, head_dim=8,
+                                                                               unlabelled_videos=2, cross_fit_folds=2))
+    with pytest.raises(ValueError, match="ee.calibration_videos is 3, but 0 such videos are given"):
+        training.fit_exit_heads(tmp_path / "student", data, ee, TEMPLATE, True, tmp_path / "ck", unlabelled=unlabelled)
+
+    _, _, saved = training.fit_exit_heads(tmp_path / "student", data, ee, TEMPLATE, True, tmp_path / "ck",
+                                          unlabelled=unlabelled, calibration=calibration)
+    assert seen == {"trained": 12 + 10, "classified": 12 + 10,
+                    "videos": ["unlabelled/vid0", "unlabelled/vid1", "vid0", "vid1"]}
+    cache = tmp_path / "ck" / training.STATES_CACHE
     assert tensors_index(cache)["splits"] == ["train", "val", "unlabelled", "calibration"]
     states = load_file(str(cache))
     assert states["unlabelled.state_0"].shape == (10, 64) and states["train.state_0"].shape == (12, 64)
     assert torch.allclose(states["unlabelled.targets"], states["unlabelled.final_logits"].softmax(-1))
     assert torch.equal(saved["final_logits"], states["calibration.final_logits"])
     assert saved[VIDEO_CODES].tolist() == [0] * 5 + [1] * 5 + [2] * 5
-    fingerprint = tensors_index(cache)["fingerprint"]
-    _, _, saved = fit_exit_heads(tmp_path / "student", data, dataclasses.replace(ee, calibration_videos=0, train=ExitTrainParams(
-        epochs=2, batch_size=8, head_dim=8)), TEMPLATE, True, tmp_path / "ck")
-    assert tensors_index(cache)["fingerprint"] != fingerprint and tensors_index(cache)["splits"] == ["train", "val"]
+    fingerprints = {tensors_index(cache)["fingerprint"]}
+    for unlabelled_videos, calibration_videos in ((2, 2), (1, 3), (0, 0)):
+        groups = training.read_corpus_videos(corpus, [unlabelled_videos, calibration_videos])
+        seen.clear()
+        _, _, saved = training.fit_exit_heads(
+            tmp_path / "student", data, dataclasses.replace(ee, calibration_videos=calibration_videos, train=dataclasses.replace(
+                ee.train, unlabelled_videos=unlabelled_videos, cross_fit_folds=1)), TEMPLATE, True, tmp_path / "ck",
+            unlabelled=groups[0], calibration=groups[1])
+        fingerprints.add(tensors_index(cache)["fingerprint"])
+        assert seen["trained"] == 12 + 5 * unlabelled_videos
+    assert len(fingerprints) == 4 and tensors_index(cache)["splits"] == ["train", "val"]
     assert torch.equal(saved["final_logits"], load_file(str(cache))["val.final_logits"]) and saved[VIDEO_CODES].tolist() == [0] * 6
 
 
@@ -532,10 +563,10 @@ def test_calibration_on_uninformative_confidence_exits_little_or_nothing() -> No
     assert saturated.val_exit_fraction == 0 and saturated.to_dict()["threshold"] is None
 
 
-def test_calibration_declines_on_too_few_validation_rows() -> None:
+def test_calibration_declines_on_too_few_calibration_rows() -> None:
     conf, agree = np.full((2, 20), 0.99), np.ones((2, 20), bool)  # perfect, but 0.95^20 = 0.36 > delta
     cal = calibrate(conf, agree, TARGET, DELTA)
-    assert cal.threshold == NEVER and "20 validation rows" in cal.reason
+    assert cal.threshold == NEVER and "20 calibration rows" in cal.reason
     assert calibrate(np.zeros((2, 0)), np.zeros((2, 0), bool), TARGET, DELTA).threshold == NEVER
     # 60 such rows suffice (0.95^60 = 0.046): no disagreement anywhere, so every grid point is certified
     assert calibrate(np.full((2, 60), 0.99), np.ones((2, 60), bool), TARGET, DELTA).threshold == 0.0

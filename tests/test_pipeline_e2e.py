@@ -101,7 +101,7 @@ def test_pipeline_runs_and_is_reproducible(mini_repo: tuple[Path, dict]) -> None
     assert {"mskd_vs_kd", "kd_vs_ce", "teacher_vs_student"} <= set(ablation["comparisons"])
     assert "baseline_oracle" in ablation["table"]
     ee = json.loads((work / "reports" / "eval.json").read_text())
-    assert ee["runs"] == ["fold0-seed0", "fold1-seed0"] and ee["threshold_source"] == "validation"
+    assert ee["runs"] == ["fold0-seed0", "fold1-seed0"] and ee["threshold_source"] == "calibrated"
     assert ee["calibration_set"] == "3 unannotated videos of the pretraining corpus" and all(c["n_videos"] == 3 for c in ee["calibration"].values())
     assert 0 <= ee["agreement_vs_full"] <= 1 and "speedup" in ee
     shown = json.loads(_run(["dvc", "metrics", "show", "--json"], work, env).stdout)

@@ -46,7 +46,7 @@ def ablation(mini_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
 EVAL = {
     "agreement_vs_full": 0.962, "mean_layers": 2.5, "layer_bound": 1.6, "f1": 0.41, "kendall_tau": 0.12,
     "spearman_rho": 0.15, "speedup": 1.31, "speedup_fastest": 1.35, "seconds_per_segment": 0.002,
-    "max_abs_logit_diff_runner_vs_states": 0.0, "threshold_source": "validation", "threshold": 0.9,
+    "max_abs_logit_diff_runner_vs_states": 0.0, "threshold_source": "calibrated", "threshold": 0.9,
     "thresholds": {"fold0-seed0": 0.9, "fold1-seed0": 0.9}, "confidence": "classifier", "target_agreement": 0.95,
     "delta": 0.1, "score_tolerance": 0.25, "calibration": {}, "f1_drop": 0.01, "kendall_tau_drop": 0.01,
     "spearman_rho_drop": -0.02, "confidence_auroc": {"1": 0.8, "2": 0.85, "3": 0.9},

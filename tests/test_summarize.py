@@ -285,7 +285,7 @@ def test_threshold_defaults_to_the_one_calibrated_on_validation(exits: str, thre
     out = tmp_path / "s.mp4"
     assert _summarize(video, out, {**tiny_models, "exits": tiny_models[exits]}, params_file, "--budget", "0.5") == 0
     report = json.loads(out.with_suffix(".json").read_text())
-    assert report["settings"]["threshold"] == threshold and report["settings"]["threshold_source"].startswith("validation")
+    assert report["settings"]["threshold"] == threshold and report["settings"]["threshold_source"].startswith("calibrated")
     assert set(report["exit_layers"]) == {layers}
 
 

@@ -57,7 +57,7 @@ class SummarizeOptions:
     """Overrides ``asr.model`` (``--asr-model``)."""
     budget: float
     threshold: float | None
-    """Manual early-exit threshold; None: the one calibrated on the heads' validation rows."""
+    """Manual early-exit threshold; None: the one calibrated on the rows saved with the heads."""
     title: str
     category: str
     shot_value: str = "total"
@@ -289,7 +289,7 @@ def _thresholds(runner, opts: SummarizeOptions, p: Params) -> tuple[list[float] 
     from deevisum.early_exit.report import validation_calibration
 
     cal = validation_calibration(opts.exits, p.ee.confidence, p)
-    return [cal.threshold] * len(runner.heads.config.exit_layers), f"validation (target agreement {p.ee.target_agreement})"
+    return [cal.threshold] * len(runner.heads.config.exit_layers), f"calibrated (target agreement {p.ee.target_agreement})"
 
 
 def _score(runner, processor, prompts: list[str], frames: np.ndarray, batch_size: int, thresholds: list[float] | None,
@@ -400,7 +400,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=cli.fraction, help="summary length as a fraction of the video (default: summarize.budget)")
     parser.add_argument("--threshold", type=cli.threshold,
                         help="early-exit confidence threshold >= 0: 0 always exits at the first head, above 1 never "
-                             "(default: ee.threshold, else the one calibrated on validation)")
+                             "(default: ee.threshold, else the one calibrated for the heads)")
     parser.add_argument("--no-early-exit", action="store_true", help="run the student at full depth for every second")
     parser.add_argument("--student", type=Path, help="student checkpoint directory (default: summarize.student)")
     parser.add_argument("--exits", type=Path, help="exit heads trained on that student (default: summarize.exits)")

@@ -1,4 +1,4 @@
-"""Early-exit thresholds calibrated on validation videos, with a guarantee on held-out agreement.
+"""Early-exit thresholds calibrated on held-out calibration videos, with a guarantee on agreement.
 
 A row *agrees* when its exited answer is the one full depth gives: the same most likely answer
 and, with ``ee.score_tolerance``, an expected score within that tolerance (:func:`agrees`).
@@ -9,20 +9,20 @@ answer that does not agree (rows that run to full depth agree by definition).
 Calibration is Learn-then-Test (Angelopoulos et al. 2021) with fixed-sequence testing, the
 procedure CALM (Schuster et al. 2022) uses for early exit: for ``lam`` on a grid fixed in
 advance, from 1 down to 0, test H0: R(lam) > 1 - target_agreement with the exact binomial
-p-value of the validation disagreements; walk down while H0 is rejected at level ``delta``
+p-value of the calibration disagreements; walk down while H0 is rejected at level ``delta``
 and keep the last rejected ``lam``. When even the first grid point cannot be certified (too
-few validation rows, or disagreements at every confidence) nothing exits.
+few calibration rows, or disagreements at every confidence) nothing exits.
 
 What is guaranteed depends on the unit that is drawn at random (``ee.calibration_unit``):
 
-- ``row``: P(R(lam) <= 1 - target) >= 1 - delta over draws of validation *rows* exchangeable
+- ``row``: P(R(lam) <= 1 - target) >= 1 - delta over draws of calibration *rows* exchangeable
   with the test rows. Rows of one video are not independent (neighbouring seconds look alike),
-  so with a few validation videos this holds only as an approximation, and can fail often.
+  so with a few calibration videos this holds only as an approximation, and can fail often.
 - ``video``: the risk is a video's share of rows that leave with a disagreeing answer, averaged
-  over videos (``R_video``); each validation video gives one bounded value, its share, and the
+  over videos (``R_video``); each calibration video gives one bounded value, its share, and the
   p-value is Hoeffding-Bentkus (Bates et al. 2021) on their mean, valid for videos drawn i.i.d.
   from the distribution of the test videos, however correlated the rows within a video are.
-  P(R_video(lam) <= 1 - target) >= 1 - delta over draws of validation videos. The price: with n
+  P(R_video(lam) <= 1 - target) >= 1 - delta over draws of calibration videos. The price: with n
   videos the smallest p-value is (1 - epsilon)^n, so certifying anything at all needs
   n >= log(delta) / log(1 - epsilon) videos (45 for epsilon 0.05, delta 0.1).
 """
@@ -125,7 +125,7 @@ def hoeffding_bentkus(mean: float, n: int, epsilon: float) -> float:
 
 @dataclass(frozen=True)
 class Calibration:
-    """The threshold chosen on validation rows and the evidence for it."""
+    """The threshold chosen on the calibration rows and the evidence for it."""
 
     threshold: float
     """The smallest certified threshold (``NEVER``: nothing could be certified)."""
@@ -133,14 +133,14 @@ class Calibration:
     delta: float
     n_rows: int
     val_agreement: float
-    """Agreement with full depth on the validation rows at ``threshold``."""
+    """Agreement with full depth on the calibration rows at ``threshold``."""
     val_exit_fraction: float
     p_value: float
     """p-value of H0 "risk > 1 - target" at ``threshold`` (NaN when nothing was certified): binomial on
     rows, or Hoeffding-Bentkus on the videos' shares (``unit``)."""
     reason: str
     unit: str = "row"
-    """What the guarantee draws at random: validation ``row`` or ``video`` (module docstring)."""
+    """What the guarantee draws at random: calibration ``row`` or ``video`` (module docstring)."""
     n_videos: int | None = None
     """Videos of the calibration rows (the ``video`` unit's sample size)."""
 
@@ -154,10 +154,10 @@ class Calibration:
 
 def calibrate(confidence: np.ndarray, agree: np.ndarray, target_agreement: float, delta: float,
               videos: np.ndarray | None = None) -> Calibration:
-    """Learn-then-Test fixed-sequence calibration on validation rows.
+    """Learn-then-Test fixed-sequence calibration on held-out rows.
 
     ``confidence`` and ``agree`` are (n_exits, N): each exit's confidence and whether its answer
-    agrees with full depth, for the same N validation rows. ``videos`` (N,): each row's video, to
+    agrees with full depth, for the same N calibration rows. ``videos`` (N,): each row's video, to
     test the videos' shares of disagreeing rows instead of the rows (the ``video`` unit).
     """
     n = confidence.shape[1]
@@ -183,7 +183,7 @@ def calibrate(confidence: np.ndarray, agree: np.ndarray, target_agreement: float
         chosen, p_chosen, k = lam, p, int(wrong.sum())
     n_videos = n_units if unit == "video" else None
     if chosen == NEVER:
-        reason = (f"no threshold certified: {n_units} validation {unit}s cannot show agreement >= {target_agreement} "
+        reason = (f"no threshold certified: {n_units} calibration {unit}s cannot show agreement >= {target_agreement} "
                   f"with confidence {1 - delta:g} even for the most confident exits; every row runs to full depth")
         return Calibration(NEVER, target_agreement, delta, n, 1.0, 0.0, float("nan"), reason, unit, n_videos)
     leave = first_exit(confidence, chosen) >= 0

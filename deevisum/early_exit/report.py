@@ -13,7 +13,7 @@ mix at the same mean layers, patience) and the oracle exit, alone and at the tar
 (:mod:`deevisum.early_exit.baselines`),
 each with bootstrap CIs over test videos, and early exit - random mix paired over test videos.
 
-The operating threshold comes from the validation rows saved with each run's heads
+The operating threshold comes from the calibration rows saved with each run's heads
 (:func:`deevisum.early_exit.calibration.calibrate`), or from ``ee.threshold`` when it is set.
 Test rows are never used to choose it.
 """
@@ -363,7 +363,7 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
                   for i, layer in enumerate(exit_layers)} for m in CONFIDENCES}
     metrics = {
         **{k: v for k, v in point.items() if k != "threshold"},
-        "threshold_source": "manual" if manual else "validation",
+        "threshold_source": "manual" if manual else "calibrated",
         "threshold": per_run[0] if len(set(per_run)) == 1 and per_run[0] != NEVER else None,
         "thresholds": {o.run.name: (None if t == NEVER else t) for o, t in zip(outputs, per_run)},
         "confidence": p.ee.confidence,

@@ -300,22 +300,26 @@ class CorpusVideos:
         return [e["video_id"] for e in self.examples]
 
 
-def read_corpus_videos(corpus: str | Path | None, first: int, count: int) -> CorpusVideos | None:
-    """Videos ``first`` .. ``first + count - 1`` (in stored order) of a processed corpus folder
-    (``examples.jsonl`` + ``frames.h5``), every row of each; None for ``count`` 0."""
-    if count == 0:
-        return None
+def read_corpus_videos(corpus: str | Path | None, counts: Sequence[int]) -> list[CorpusVideos | None]:
+    """Consecutive groups of ``counts`` videos (in stored order) of a processed corpus folder
+    (``examples.jsonl`` + ``frames.h5``), every row of each; None for a count of 0."""
+    if not any(counts):
+        return [None for _ in counts]
     if corpus is None:
-        raise ValueError(f"{count} corpus videos asked for: give the corpus folder to read them from")
+        raise ValueError(f"{sum(counts)} corpus videos asked for: give the corpus folder to read them from")
     examples_file, frames_file = Path(corpus) / "examples.jsonl", Path(corpus) / "frames.h5"
     rows = read_examples(examples_file)
     order = list(dict.fromkeys(e["video_id"] for e in rows))
-    if len(order) < first + count:
+    if len(order) < sum(counts):
         raise InputError(examples_file, f"holds {len(order)} videos; ee.train.unlabelled_videos + ee.calibration_videos "
-                                        f"ask for {first + count}")
-    chosen = set(order[first : first + count])
-    examples = [e for e in rows if e["video_id"] in chosen]
-    return CorpusVideos(examples, load_example_frames(frames_file, examples), files_digest(examples_file, frames_file))
+                                        f"ask for {sum(counts)}")
+    digest, groups, first = files_digest(examples_file, frames_file), [], 0
+    for count in counts:
+        chosen = set(order[first : first + count])
+        examples = [e for e in rows if e["video_id"] in chosen]
+        groups.append(CorpusVideos(examples, load_example_frames(frames_file, examples), digest) if count else None)
+        first += count
+    return groups
 
 
 def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, template: str, soft_targets: bool,
@@ -330,6 +334,11 @@ def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, t
     the curves and the heads' outputs on the rows the threshold is calibrated on (:func:`exit_outputs`, plus
     each row's video): the ``calibration`` videos, or else the fold's validation rows.
     """
+    for name, given, wanted in (("ee.train.unlabelled_videos", unlabelled, ee.train.unlabelled_videos),
+                                ("ee.calibration_videos", calibration, ee.calibration_videos)):
+        got = len(set(given.videos())) if given is not None else 0
+        if got != wanted:
+            raise ValueError(f"{name} is {wanted}, but {got} such videos are given")
     seed_everything(ee.train.seed)
     model, processor = load_vlm(student_dir)
     for w in model.parameters():
@@ -386,8 +395,7 @@ def fit_exit_runs(students: str | Path, data: ProcessedData, ee: EEParams, seeds
     """:func:`fit_exit_heads` for the student of every run -> ``out/<run>/`` (heads and calibration outputs),
     with the ``ee.train.unlabelled_videos`` and ``ee.calibration_videos`` of ``corpus`` (a processed corpus folder)."""
     histories = {}
-    unlabelled = read_corpus_videos(corpus, 0, ee.train.unlabelled_videos)
-    calibration = read_corpus_videos(corpus, ee.train.unlabelled_videos, ee.calibration_videos)
+    unlabelled, calibration = read_corpus_videos(corpus, [ee.train.unlabelled_videos, ee.calibration_videos])
     with atomic_path(out) as tmp:
         for run in runs(data.splits_file, seeds):
             heads, histories[run.name], validation = fit_exit_heads(
