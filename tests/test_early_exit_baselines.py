@@ -53,9 +53,10 @@ def test_static_patience_and_oracle_by_hand() -> None:
     # the two whose oracle exit costs most (full depth, 8 layers), wherever they are, go to the first exit
     second = np.array([[True, False, False, False, True, False], [True, False, False, True, True, False],
                        [True, True, False, True, True, False]])
-    runs = baselines.oracle_at_target([agree, second], [2, 4, 6], 8, 0.8)
+    oracle = [oracle_exit(agree), oracle_exit(second)]
+    runs = baselines.oracle_at_target(oracle, [2, 4, 6], 8, 0.8)
     assert [r.tolist() for r in runs] == [[1, 0, 0, 2], [0, 2, 0, 1, 0, -1]]
-    assert [r.tolist() for r in baselines.oracle_at_target([agree, second], [2, 4, 6], 8, 0.999)] == \
+    assert [r.tolist() for r in baselines.oracle_at_target(oracle, [2, 4, 6], 8, 0.999)] == \
         [oracle_exit(agree).tolist(), oracle_exit(second).tolist()]
 
 

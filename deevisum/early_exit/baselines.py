@@ -72,14 +72,13 @@ def oracle_exit(agree: np.ndarray) -> np.ndarray:
     return np.where(agree.any(0), agree.argmax(0), FULL_DEPTH)
 
 
-def oracle_at_target(agree: Sequence[np.ndarray], exit_layers: Sequence[int], depth: int, target: float) -> list[np.ndarray]:
+def oracle_at_target(oracle: Sequence[np.ndarray], exit_layers: Sequence[int], depth: int, target: float) -> list[np.ndarray]:
     """Per run, the exits of the cheapest rule whose agreement, pooled over all runs' rows, is still >= ``target``:
     the oracle exit, then the rows whose oracle exit costs the most leave at the first exit instead (where they
-    disagree), as many as the target allows. ``agree``: per run, (n_exits, N) bool."""
-    exits = [oracle_exit(a) for a in agree]
-    flat = np.concatenate(exits)
+    disagree), as many as the target allows. ``oracle``: per run, :func:`oracle_exit` of its rows."""
+    flat = np.concatenate(oracle)
     saving = np.where(flat == FULL_DEPTH, depth, np.asarray(exit_layers)[flat]) - exit_layers[0]
     n_wrong = int(np.floor((1 - target) * len(flat) + 1e-9))
     moved = np.argsort(-saving, kind="stable")[:n_wrong]
     flat[moved[saving[moved] > 0]] = 0
-    return np.split(flat, np.cumsum([len(e) for e in exits])[:-1])
+    return np.split(flat, np.cumsum([len(e) for e in oracle])[:-1])

@@ -102,14 +102,12 @@ def validation_calibration(exits_dir: str | Path, measure: str, p: Params) -> Ca
     n_exits = sum(1 for k in val if k.startswith("logits_"))
     agree = np.stack([agrees(val[f"logits_{i}"], val["final_logits"], p.ee.score_tolerance).numpy() for i in range(n_exits)])
     conf = np.stack([val[f"{measure}_{i}"].numpy() for i in range(n_exits)])
-    if VIDEO_CODES not in val:
-        if p.ee.calibration_unit == "video":
-            raise InputError(Path(exits_dir) / VALIDATION, "no video of each calibration row, which ee.calibration_unit "
-                             "video needs (saved by train_exits since it was added: re-run it)")
-        return calibrate(conf, agree, p.ee.target_agreement, p.ee.delta)
-    videos = val[VIDEO_CODES].numpy()
+    videos = val[VIDEO_CODES].numpy() if VIDEO_CODES in val else None
+    if videos is None and p.ee.calibration_unit == "video":
+        raise InputError(Path(exits_dir) / VALIDATION, "no video of each calibration row, which ee.calibration_unit "
+                         "video needs (saved by train_exits since it was added: re-run it)")
     calibration = calibrate(conf, agree, p.ee.target_agreement, p.ee.delta, videos if p.ee.calibration_unit == "video" else None)
-    return dataclasses.replace(calibration, n_videos=len(np.unique(videos)))
+    return calibration if videos is None else dataclasses.replace(calibration, n_videos=len(np.unique(videos)))
 
 
 def run_outputs(student_dir: Path, exits_dir: Path, data: ProcessedData, run: Run, calibration: Calibration,
@@ -213,8 +211,9 @@ def baseline_comparison(outputs: Sequence[RunOutputs], point: Composed, per_vide
     for patience in range(1, len(exit_layers)):
         rules[f"patience_{patience}"] = compose(outputs, [patience_exit(o.exit_logits, patience) for o in outputs],
                                                 per_video, p)
-    rules["oracle"] = compose(outputs, [oracle_exit(a) for a in agree], per_video, p)
-    rules["oracle_at_target"] = compose(outputs, oracle_at_target(agree, exit_layers, depth, p.ee.target_agreement),
+    oracle = [oracle_exit(a) for a in agree]
+    rules["oracle"] = compose(outputs, oracle, per_video, p)
+    rules["oracle_at_target"] = compose(outputs, oracle_at_target(oracle, exit_layers, depth, p.ee.target_agreement),
                                         per_video, p)
 
     def row(name: str, c: Composed) -> dict[str, Any]:

@@ -350,8 +350,9 @@ def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, t
     heads = ExitHeads(config)
     runner = EarlyExitRunner(model, answer_ids, heads)
     inputs = files_digest(student_dir, data.examples_file, data.frames_file)
-    splits = {split: [example_key(e) for e in data.examples(split)] for split in ("train", "val")}
+    fold = {split: data.examples(split) for split in ("train", "val")}
     corpus = {name: c for name, c in (("unlabelled", unlabelled), ("calibration", calibration)) if c is not None}
+    splits = {name: [example_key(e) for e in examples] for name, examples in fold.items()}
     splits |= {name: [example_key(e) for e in c.examples] for name, c in corpus.items()}
     states_fp = fingerprint({"exit_layers": config.exit_layers, "batch_size": ee.batch_size, "soft": soft_targets,
                              "template": template, "inputs": inputs, "splits": splits, "code": code_digest(__name__),
@@ -360,8 +361,7 @@ def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, t
     if cached is None:
         cached = {}
         modalities = model_modalities(student_dir)
-        for split in ("train", "val"):
-            examples = data.examples(split)
+        for split, examples in fold.items():
             cached[split] = collect_examples(runner, processor, prompts_for(examples, modalities, template),
                                              data.frames(examples), answer_targets(examples, soft_targets), ee.batch_size)
         for name, c in corpus.items():
@@ -369,7 +369,7 @@ def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, t
                                     np.zeros((len(c.examples), len(answer_ids))), ee.batch_size)
             cached[name] = dataclasses.replace(rows, targets=rows.final_logits.softmax(-1))
         save_cached_data(checkpoint_dir, states_fp, cached)
-    train, train_videos = cached["train"], [e["video_id"] for e in data.examples("train")]
+    train, train_videos = cached["train"], [e["video_id"] for e in fold["train"]]
     if unlabelled is not None:
         train, train_videos = train.joined(cached["unlabelled"]), train_videos + [f"unlabelled/{v}" for v in unlabelled.videos()]
     heads.to("cpu", torch.float32)  # the cached states are float32 on the CPU
@@ -384,7 +384,7 @@ def fit_exit_heads(student_dir: str | Path, data: ProcessedData, ee: EEParams, t
     fit_agreement(heads, train, ee.score_tolerance, ee.train, answers)
     history[-1] |= {f"val_{k}": v for k, v in exit_quality(heads, cached["val"], ee.score_tolerance).items() if "auroc" in k}
     rows, videos = ((cached["calibration"], calibration.videos()) if calibration is not None
-                    else (cached["val"], [e["video_id"] for e in data.examples("val")]))
+                    else (cached["val"], [e["video_id"] for e in fold["val"]]))
     codes = torch.as_tensor(np.unique(videos, return_inverse=True)[1], dtype=torch.long)
     return heads.eval(), history, exit_outputs(heads, rows) | {VIDEO_CODES: codes}
 
