@@ -11,6 +11,9 @@ the early-exit runner scores one batch of segments in round-robin rounds after a
   remainder and shuffled, leaving mid-batch as they do in the pipeline. At batch 1 a segment runs
   alone, so it is the mixture of the ``exit_<k>`` and ``full`` passes weighted by the
   distribution (per round: the expected time of a segment);
+- ``oracle_at_target``: the same replay of the oracle at the target agreement's distribution (the histogram's
+  ``oracle_at_target_fraction``): the cheapest exits any confidence could choose for these heads, so the most
+  early exit can give at that agreement on this machine;
 - ``vision``: the vision tower and projector alone (it runs whatever the exit).
 
 Per setting: p50 / p95 batch latency over rounds, throughput (segments/s at p50), the speedup
@@ -46,7 +49,7 @@ from common import REPO, pipeline_paths, shown_path, synthetic_segments
 from deevisum.config import PromptsParams, load_params
 from deevisum.early_exit.heads import ExitConfig, ExitHeads
 from deevisum.early_exit.runner import EarlyExitRunner
-from deevisum.early_exit.timing import interleaved_timing, ratio_ci
+from deevisum.early_exit.timing import ORACLE_AT_TARGET, interleaved_timing, ratio_ci
 from deevisum.io import worker_count, write_json
 from deevisum.models.scoring import answer_logits, answer_token_ids, build_batch
 from deevisum.models.tokenizer import ANSWERS
@@ -69,13 +72,25 @@ class Subject:
     """Set once the model's depth is known: where heads sit."""
 
 
-def read_distribution(path: Path) -> tuple[int, dict[int, float]]:
-    """(depth, {layers run: fraction of rows}) from an exit histogram CSV (``timing.exit_histogram``)."""
+REPLAYED = {"measured": "fraction", "oracle_at_target": ORACLE_AT_TARGET}
+"""Settings replaying an exit distribution, and the exit histogram's column each reads."""
+
+
+def read_distributions(path: Path) -> tuple[int, dict[str, dict[int, float]]]:
+    """(depth, {setting: {layers run: fraction of rows}}) from an exit histogram CSV (``timing.exit_histogram``)."""
     with path.open(encoding="utf-8") as f:
-        rows = [(int(r["layers"]), float(r["fraction"])) for r in csv.DictReader(f)]
-    if not rows or abs(sum(f for _, f in rows) - 1) > 1e-6:
-        raise SystemExit(f"{path}: not an exit histogram (layers,count,fraction rows summing to 1)")
-    return max(k for k, _ in rows), {k: f for k, f in rows if f > 0}
+        rows = list(csv.DictReader(f))
+    out: dict[str, dict[int, float]] = {}
+    for name, column in REPLAYED.items():
+        try:
+            fractions = {int(r["layers"]): float(r[column]) for r in rows}
+        except (KeyError, TypeError, ValueError):
+            fractions = {}
+        if not fractions or abs(sum(fractions.values()) - 1) > 1e-6:
+            raise SystemExit(f"{path}: not an exit histogram with a {column} column summing to 1 "
+                             "(written by an older evaluate stage? re-run `dvc repro evaluate`)")
+        out[name] = {k: f for k, f in fractions.items() if f > 0}
+    return max(int(r["layers"]) for r in rows), out
 
 
 def mapped(distribution: Mapping[int, float], depth_from: int, depth_to: int) -> dict[int, float]:
@@ -114,9 +129,10 @@ def summary(times: np.ndarray, weights: np.ndarray, per_round: np.ndarray, full:
             "speedup": speedup, "mean_layers": mean_layers, "layer_bound": bound, "speedup_over_bound": speedup["median"] / bound}
 
 
-def time_batch(s: Subject, distribution: Mapping[int, float], batch_size: int, repeats: int, measure: str) -> dict[str, Any]:
-    """Every setting on one batch of ``batch_size`` segments (see the module docstring), the heads computing
-    confidence ``measure`` at each exit a row reaches."""
+def time_batch(s: Subject, distributions: Mapping[str, Mapping[int, float]], batch_size: int, repeats: int,
+               measure: str) -> dict[str, Any]:
+    """Every setting on one batch of ``batch_size`` segments (see the module docstring; ``distributions``: the
+    replayed ones by setting), the heads computing confidence ``measure`` at each exit a row reaches."""
     rows = [i % len(s.prompts) for i in range(batch_size)]
     batch = build_batch(s.processor, [s.prompts[i] for i in rows], s.images[rows])
     ids = answer_token_ids(s.processor.tokenizer)
@@ -125,7 +141,7 @@ def time_batch(s: Subject, distribution: Mapping[int, float], batch_size: int, r
     torch.manual_seed(0)
     runner = EarlyExitRunner(s.model, ids, ExitHeads(ExitConfig(full_runner.lm.config.hidden_size, s.exit_layers,
                                                                 len(ANSWERS), head_dim=s.head_dim)).eval())
-    measured = assign(distribution, batch_size)
+    replayed = {name: assign(d, batch_size) for name, d in distributions.items()}
 
     def leave(layers: torch.Tensor) -> Callable[[], Any]:
         return lambda: runner.run(batch, leave_at=layers, measure=measure)
@@ -133,26 +149,27 @@ def time_batch(s: Subject, distribution: Mapping[int, float], batch_size: int, r
     fns: dict[str, Callable[[], Any]] = {"full": lambda: full_runner.run(batch)}
     fns |= {f"exit_{k}": leave(torch.full((batch_size,), k)) for k in s.exit_layers}
     if batch_size > 1:
-        fns["measured"] = leave(measured)
+        fns |= {name: leave(layers) for name, layers in replayed.items()}
     fns["vision"] = torch.no_grad()(lambda: s.model.get_image_features(batch["pixel_values"]))
     timed = interleaved_timing(fns, repeats)
     times = {k: np.asarray(t) for k, (_, t) in timed.items()}
     full = times["full"]
     one = np.ones(repeats)
     settings = {k: summary(times[k], one, times[k], full, batch_size, float(timed[k][0].layers.float().mean()), depth)
-                for k in fns if k not in ("measured", "vision")}
-    if batch_size > 1:
-        assert timed["measured"][0].layers.equal(measured)
-        settings["measured"] = summary(times["measured"], one, times["measured"], full, batch_size,
-                                       float(measured.float().mean()), depth)
-    else:  # a lone segment: the mixture of the passes it may take
-        keys = {k: "full" if k == depth else f"exit_{k}" for k in distribution}
-        per_round = sum(f * times[keys[k]] for k, f in distribution.items())
-        pooled = np.concatenate([times[keys[k]] for k in distribution])
-        weights = np.concatenate([np.full(repeats, f) for f in distribution.values()])
-        settings["measured"] = summary(pooled, weights, per_round, full, 1,
-                                       sum(k * f for k, f in distribution.items()), depth)
-        times["measured"] = per_round
+                for k in fns if k not in (*replayed, "vision")}
+    for name, layers in replayed.items():
+        distribution = distributions[name]
+        if batch_size > 1:
+            assert timed[name][0].layers.equal(layers)
+            settings[name] = summary(times[name], one, times[name], full, batch_size, float(layers.float().mean()), depth)
+        else:  # a lone segment: the mixture of the passes it may take
+            keys = {k: "full" if k == depth else f"exit_{k}" for k in distribution}
+            per_round = sum(f * times[keys[k]] for k, f in distribution.items())
+            pooled = np.concatenate([times[keys[k]] for k in distribution])
+            weights = np.concatenate([np.full(repeats, f) for f in distribution.values()])
+            settings[name] = summary(pooled, weights, per_round, full, 1,
+                                     sum(k * f for k, f in distribution.items()), depth)
+            times[name] = per_round
     vision = float(np.median(times["vision"]))
     share = vision / float(np.median(full))
     for row in settings.values():  # the vision tower runs whatever the exit: the most skipping layers can give
@@ -233,7 +250,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 16, 128])
     ap.add_argument("--repeats", type=int, default=10, help="timed rounds after the warm-up")
     ap.add_argument("--outputs", type=Path, default=REPO, help="the checkout holding the pipeline's outputs")
-    ap.add_argument("--hist", type=Path, help="the measured exit distribution (default: the evaluate stage's exit histogram)")
+    ap.add_argument("--hist", type=Path, help="the measured and the oracle at the target's exit distributions (default: the evaluate stage's exit histogram)")
     ap.add_argument("--tiny", action="store_true", help="toy sizes (what the test suite runs)")
     ap.add_argument("--skip-check", action="store_true",
                     help="skip the exactness check (two passes; at 3B on a CPU, benchmarks/real_size_cpu.py makes it)")
@@ -243,7 +260,7 @@ def main() -> None:
     out = args.out or RESULTS / ("early_exit_speed_tiny.json" if args.tiny else "early_exit_speed.json")
     report = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
     hist = args.hist or args.outputs / pipeline_paths()["plots"] / "exit_hist.csv"
-    depth_h, distribution = read_distribution(hist)
+    depth_h, distributions = read_distributions(hist)
     p = load_params(REPO / "params.yaml")
     machine = {"cpu": cpu_name(), "cores": worker_count(),
                "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "dtype": "float32"}
@@ -252,21 +269,23 @@ def main() -> None:
             start, load_start = time.perf_counter(), os.getloadavg()[0]
             s = demo_subject(args.tiny, Path(tmp), args.outputs) if name == "demo" else paligemma2_subject(args.tiny)
             depth = s.model.config.get_text_config().num_hidden_layers
-            dist = mapped(distribution, depth_h, depth)
-            # the configured exits (at their relative depth) and every exit the distribution uses
+            dists = {setting: mapped(d, depth_h, depth) for setting, d in distributions.items()}
+            # the configured exits (at their relative depth) and every exit a replayed distribution uses
             s.exit_layers = sorted({*mapped({k: 1.0 for k in p.ee.exit_layers}, p.pretrain.student.num_layers, depth),
-                                    *(k for k in dist if k < depth)})
+                                    *(k for d in dists.values() for k in d if k < depth)})
             entry = {"model": s.label, "machine": machine, "repeats": args.repeats, "depth": depth, "confidence": p.ee.confidence,
-                     "exit_layers": s.exit_layers, "exit_distribution": {str(k): f for k, f in sorted(dist.items())},
+                     "exit_layers": s.exit_layers,
+                     **{("exit_distribution" if setting == "measured" else f"{setting}_distribution"):
+                        {str(k): f for k, f in sorted(d.items())} for setting, d in dists.items()},
                      "exit_distribution_source": shown_path(hist), "max_abs_logit_diff_vs_forward": None if args.skip_check else check_exact(s),
                      "batches": {}}
             for b in args.batches:
-                entry["batches"][str(b)] = row = time_batch(s, dist, b, args.repeats, p.ee.confidence)
-                m = row["settings"]["measured"]
-                print(f"{name} batch {b}: full p50 {row['settings']['full']['latency_p50_s']:.4f} s; measured exits "
-                      f"{m['speedup']['median']:.2f}x [{m['speedup']['ci95'][0]:.2f}, {m['speedup']['ci95'][1]:.2f}] "
-                      f"(layer bound {m['layer_bound']:.2f}, ratio {m['speedup_over_bound']:.2f}); "
-                      f"vision {row['vision_share_of_full']:.0%} of full", flush=True)
+                entry["batches"][str(b)] = row = time_batch(s, dists, b, args.repeats, p.ee.confidence)
+                said = [f"{setting} exits {m['speedup']['median']:.2f}x [{m['speedup']['ci95'][0]:.2f}, "
+                        f"{m['speedup']['ci95'][1]:.2f}] (layer bound {m['layer_bound']:.2f}, ratio {m['speedup_over_bound']:.2f})"
+                        for setting, m in row["settings"].items() if setting in dists]
+                print(f"{name} batch {b}: full p50 {row['settings']['full']['latency_p50_s']:.4f} s; " + "; ".join(said)
+                      + f"; vision {row['vision_share_of_full']:.0%} of full", flush=True)
             entry["seconds"] = time.perf_counter() - start
             entry["load_average_1min"] = {"start": load_start, "end": os.getloadavg()[0]}  # other processes' load
             entry["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -252,46 +252,57 @@ def _ablation_sections(report: Mapping) -> list[str]:
     return [*ablation_table(report), "", "### Comparisons", "", *comparisons_table(report)]
 
 
-def _section(build: Callable[[Mapping], list[str]], report: Mapping | None, stage: str) -> list[str]:
-    """``build(report)``, or a note when the metrics are missing or in an older stage's format."""
+def _section(build: Callable[[Mapping], list[str]], report: Mapping | None, command: str) -> list[str]:
+    """``build(report)``, or a note naming the ``command`` that writes the report when it is missing or in an
+    older format."""
     if not report:
-        return [f"_not available: run `dvc repro {stage}`_"]
+        return [f"_not available: run `{command}`_"]
     try:
         return build(report)
     except KeyError as e:
-        print(f"results_table: the {stage} metrics lack {e} (written by an older version?); its table is left out",
+        print(f"results_table: the metrics of `{command}` lack {e} (written by an older version?); its table is left out",
               file=sys.stderr)
-        return [f"_not available: the metrics lack {e}; re-run `dvc repro {stage}`_"]
+        return [f"_not available: the metrics lack {e}; re-run `{command}`_"]
+
+
+def _distribution(fractions: Mapping[str, float]) -> str:
+    """An exit distribution as "60% at 2, 40% at 6"."""
+    return ", ".join(f"{f:.0%} at {k}" for k, f in sorted(fractions.items(), key=lambda i: int(i[0])))
 
 
 def latency_table(report: Mapping) -> list[str]:
     """``benchmarks/early_exit_speed.py``: per architecture and batch size, full depth against the measured exit
-    distribution -- latency, throughput, speedup [95% CI over rounds], layer bound, their ratio, the vision share."""
+    distribution -- latency, throughput, speedup [95% CI over rounds], layer bound, their ratio, the vision share --
+    and the speedups of the oracle at the target's exits and of the first exit ("–" where an older run lacks one)."""
     lines = ["Measured by `benchmarks/early_exit_speed.py` (random weights, fp32; each row: batch size, p50 / p95 "
              "latency of a batch over timing rounds, throughput = batch / median round time, speedup = median of the "
              "paired round ratios full / early exit [95% bootstrap CI over rounds] with the measured exit distribution, "
              "layer bound = depth / mean layers run, vision = the vision tower's share of full-depth time; it never "
              "exits, so the bound with vision, 1 / (vision + (1 − vision) · mean layers / depth), is the most skipping "
-             "layers can give; every segment at the first exit: the speedup of the fastest exit rule there is, "
-             "whatever its agreement).", ""]
+             "layers can give; oracle at the target: the same replay of the oracle at the target agreement's exits, the "
+             "most any confidence could give these heads at that agreement; every segment at the first exit: the speedup "
+             "of the fastest exit rule there is, whatever its agreement).", ""]
     for entry in report.values():
         m = entry["machine"]
-        lines += [f"{entry['model']}; exits {entry['exit_layers']}, distribution "
-                  + ", ".join(f"{f:.0%} at {k}" for k, f in sorted(entry["exit_distribution"].items(), key=lambda i: int(i[0])))
+        oracle_at = entry.get("oracle_at_target_distribution")
+        lines += [f"{entry['model']}; exits {entry['exit_layers']}, distribution " + _distribution(entry["exit_distribution"])
+                  + (f" (oracle at the target: {_distribution(oracle_at)})" if oracle_at else "")
                   + f"; {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}; "
                   f"{entry['repeats']} rounds, {entry['when']}.", "",
                   "| batch | full p50 / p95 | early exit p50 / p95 | segments/s full → EE | speedup | layer bound "
-                  "| speedup / bound | vision share | bound with vision | every segment at the first exit |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| speedup / bound | vision share | bound with vision | oracle at the target | every segment at the first exit |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for batch, row in sorted(entry["batches"].items(), key=lambda item: int(item[0])):
             full, ee = row["settings"]["full"], row["settings"]["measured"]
             first = row["settings"][f"exit_{entry['exit_layers'][0]}"]["speedup"]
+            oracle = row["settings"].get("oracle_at_target", {}).get("speedup")
             lo, hi = ee["speedup"]["ci95"]
             lines.append(f"| {batch} | {full['latency_p50_s']:.3g} / {full['latency_p95_s']:.3g} s | {ee['latency_p50_s']:.3g} / "
                          f"{ee['latency_p95_s']:.3g} s | {full['segments_per_s']:.3g} → {ee['segments_per_s']:.3g} | "
                          f"{ee['speedup']['median']:.2f}× [{lo:.2f}, {hi:.2f}] | {ee['layer_bound']:.2f}× | "
                          f"{ee['speedup_over_bound']:.2f} | {row['vision_share_of_full']:.0%} | "
                          + (f"{ee['bound_with_vision']:.2f}× |" if "bound_with_vision" in ee else "– |")
+                         + (f" {oracle['median']:.2f}× [{oracle['ci95'][0]:.2f}, {oracle['ci95'][1]:.2f}] |" if oracle else " – |")
                          + f" {first['median']:.2f}× [{first['ci95'][0]:.2f}, {first['ci95'][1]:.2f}] |")
         lines.append("")
     return lines[:-1]
@@ -299,14 +310,14 @@ def latency_table(report: Mapping) -> list[str]:
 
 def render(ablation: Mapping | None, evaluation: Mapping | None) -> str:
     """The markdown between the README markers."""
-    parts = ["### Ablation (keyshot F1, rank correlations)", "", *_section(_ablation_sections, ablation, "evaluate_ablation")]
-    parts += ["", "### Early exit", "", *_section(early_exit_table, evaluation, "evaluate")]
+    parts = ["### Ablation (keyshot F1, rank correlations)", "", *_section(_ablation_sections, ablation, "dvc repro evaluate_ablation")]
+    parts += ["", "### Early exit", "", *_section(early_exit_table, evaluation, "dvc repro evaluate")]
     return "\n".join(parts) + "\n"
 
 
 def render_latency(speed: Mapping) -> str:
     """The markdown between the latency markers of the early-exit page."""
-    return "\n".join(_section(latency_table, speed, "early_exit_speed benchmark")) + "\n"
+    return "\n".join(_section(latency_table, speed, "python benchmarks/early_exit_speed.py")) + "\n"
 
 
 def splice(text: str, block: str, markers: tuple[str, str] = (START, END)) -> str:

@@ -31,6 +31,7 @@ from deevisum.early_exit.calibration import (
 )
 from deevisum.early_exit.heads import (
     CONFIDENCES,
+    GAMMA_TRAINING,
     VIDEO_CODES,
     ExitConfig,
     ExitHeads,
@@ -232,6 +233,20 @@ def test_heads_round_trip_safetensors(tmp_path, model) -> None:
             (a, conf_a), (b, conf_b) = heads.confidences(i, h), loaded.confidences(i, h)
             assert torch.equal(a, b) and all(torch.equal(conf_a[m], conf_b[m]) for m in CONFIDENCES)
             assert torch.equal(conf_a["gamma"], (1 + heads(i, h)[1]) / 2)
+
+
+@pytest.mark.parametrize("gamma", GAMMA_TRAINING)
+def test_the_one_confidence_an_exit_decides_by_equals_the_full_set(gamma: str) -> None:
+    torch.manual_seed(0)
+    n_prototypes = len(ANSWERS) if gamma == "joint" else 2
+    heads = ExitHeads(ExitConfig(HIDDEN, EXITS, len(ANSWERS), head_dim=8, n_prototypes=n_prototypes, gamma=gamma)).eval()
+    h = torch.randn(4, HIDDEN)
+    with torch.no_grad():
+        for i in range(len(EXITS)):
+            logits, every = heads.confidences(i, h)
+            for m in CONFIDENCES:
+                one_logits, one = heads.confidence(i, h, m)
+                assert torch.equal(one_logits, logits) and torch.equal(one, every[m])
 
 
 def test_training_learns_and_resumes_identically(tmp_path, model) -> None:
@@ -439,6 +454,7 @@ def test_matches_team_scoring_on_left_padded_batches() -> None:
 def test_timed_settings_time_every_setting_on_the_same_batches(model) -> None:
     from deevisum.early_exit.timing import (
         FULL,
+        ORACLE_AT_TARGET,
         SCORING,
         TimedPass,
         exit_histogram,
@@ -463,8 +479,9 @@ def test_timed_settings_time_every_setting_on_the_same_batches(model) -> None:
     both = TimedPass.concat([timed[0.0], timed[FULL]])
     assert both.layers.tolist() == [EXITS[0]] * 8 + [DEPTH] * 8
     assert both.times == [a + b for a, b in zip(timed[0.0].times, timed[FULL].times)]
-    hist = exit_histogram(timed[0.0].layers, DEPTH)
+    hist = exit_histogram(timed[0.0].layers, DEPTH, torch.tensor([DEPTH, EXITS[0], EXITS[0], EXITS[0]]))
     assert [h["count"] for h in hist] == [8 if k == EXITS[0] else 0 for k in range(1, DEPTH + 1)]
+    assert [h[ORACLE_AT_TARGET] for h in hist] == [0.75 if k == EXITS[0] else 0.25 if k == DEPTH else 0 for k in range(1, DEPTH + 1)]
 
 
 def test_scores_file_groups_seconds_by_video() -> None:

@@ -94,7 +94,7 @@ def test_baseline_rows_and_the_paired_comparison_with_a_random_mix() -> None:
     outputs = fake_outputs()
     per_video = per_video_of(outputs)
     point = compose(outputs, [first_exit(o.confidence["classifier"], 0.75) for o in outputs], per_video, p)
-    rows, versus = baseline_comparison(outputs, point, per_video, p)
+    rows, versus, oracle_layers = baseline_comparison(outputs, point, per_video, p)
     by = {r["method"]: r for r in rows}
     assert list(by) == ["early_exit", "static_2", "static_4", "random_mix", "patience_1", "oracle", "oracle_at_target"]
     pooled = [float(np.mean(np.concatenate([agrees(o.exit_logits[i], o.full_logits, p.ee.score_tolerance).numpy()
@@ -105,6 +105,7 @@ def test_baseline_rows_and_the_paired_comparison_with_a_random_mix() -> None:
     assert by["oracle"]["agreement_vs_full"]["mean"] == 1.0 and by["oracle"]["mean_layers"] < by["static_4"]["mean_layers"]
     ceiling = by["oracle_at_target"]  # the cheapest rule at the target: 5% of the 360 rows (18) leave wrongly
     assert ceiling["agreement_vs_full"]["mean"] == pytest.approx(1 - 18 / 360) and ceiling["mean_layers"] < point.mean_layers
+    assert len(oracle_layers) == 360 and float(oracle_layers.float().mean()) == pytest.approx(ceiling["mean_layers"])
     for r in rows:
         for m in ("agreement_vs_full", *QUALITY):
             lo, hi = r[m]["ci95"]

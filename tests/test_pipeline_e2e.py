@@ -11,6 +11,7 @@ per-run loops and the all-fold tables are exercised.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deevisum.early_exit.timing import ORACLE_AT_TARGET
 from deevisum.headlines import MAX_HEADLINES, count_numbers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,6 +106,11 @@ def test_pipeline_runs_and_is_reproducible(mini_repo: tuple[Path, dict]) -> None
     assert ee["runs"] == ["fold0-seed0", "fold1-seed0"] and ee["threshold_source"] == "calibrated"
     assert ee["calibration_set"] == "3 unannotated videos of the pretraining corpus" and all(c["n_videos"] == 3 for c in ee["calibration"].values())
     assert 0 <= ee["agreement_vs_full"] <= 1 and "speedup" in ee
+    with (work / "plots" / "exit_hist.csv").open() as f:  # what the latency benchmark replays
+        hist = list(csv.DictReader(f))
+    for column, method in (("fraction", "early_exit"), (ORACLE_AT_TARGET, "oracle_at_target")):
+        mean_layers = sum(int(r["layers"]) * float(r[column]) for r in hist)
+        assert mean_layers == pytest.approx(next(b["mean_layers"] for b in ee["baselines"] if b["method"] == method))
     shown = json.loads(_run(["dvc", "metrics", "show", "--json"], work, env).stdout)
     assert count_numbers(shown) <= MAX_HEADLINES, f"dvc metrics show: {count_numbers(shown)} numbers"
 

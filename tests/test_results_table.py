@@ -147,19 +147,24 @@ def test_latency_section_comes_from_the_benchmark_results(ablation: dict, tmp_pa
     def setting(p50: float, speedup: float, bound: float) -> dict:
         return {"latency_p50_s": p50, "latency_p95_s": 2 * p50, "segments_per_s": 1 / p50, "mean_layers": 6 / bound,
                 "layer_bound": bound, "speedup": {"median": speedup, "ci95": [speedup - 0.1, speedup + 0.1], "rounds": 10},
-                "speedup_over_bound": speedup / bound}
+                "speedup_over_bound": speedup / bound, "bound_with_vision": 0.9 * bound}
     batches = {str(b): {"batch": b, "seq": 40, "vision_share_of_full": 0.15, "vision_share_of_measured": 0.2,
                         "settings": {"full": setting(0.1 * b, 1.0, 1.0), "measured": setting(0.05 * b, 1.8, 2.0),
-                                     "exit_2": setting(0.04 * b, 2.5, 3.0)}}
+                                     "oracle_at_target": setting(0.045 * b, 2.2, 2.4), "exit_2": setting(0.04 * b, 2.5, 3.0)}}
                for b in (1, 16, 128)}
     speed = {"demo": {"model": "demo student (6 layers)", "exit_layers": [2, 4], "exit_distribution": {"2": 0.75, "6": 0.25},
+                      "oracle_at_target_distribution": {"2": 0.9, "6": 0.1},
                       "machine": {"cpu": "AMD EPYC", "cores": 2, "torch_threads": 2, "torch": "2.13.0"}, "repeats": 10,
                       "when": "2026-12-02T04:00:00Z", "batches": batches}}
     text = results_table.render_latency(speed)
-    assert "AMD EPYC, 2 cores, 2 torch threads" in text and "75% at 2, 25% at 6" in text
+    assert "AMD EPYC, 2 cores, 2 torch threads" in text and "75% at 2, 25% at 6 (oracle at the target: 90% at 2, 10% at 6)" in text
     rows = [ln for ln in text.splitlines() if ln.startswith("| 1") and "s |" in ln]
     assert [r.split(" |")[0] for r in rows] == ["| 1", "| 16", "| 128"]  # batch sizes in numeric order
-    assert rows[0] == "| 1 | 0.1 / 0.2 s | 0.05 / 0.1 s | 10 → 20 | 1.80× [1.70, 1.90] | 2.00× | 0.90 | 15% | – | 2.50× [2.40, 2.60] |"
+    assert rows[0] == "| 1 | 0.1 / 0.2 s | 0.05 / 0.1 s | 10 → 20 | 1.80× [1.70, 1.90] | 2.00× | 0.90 | 15% | 1.80× | 2.20× [2.10, 2.30] | 2.50× [2.40, 2.60] |"
+    older = {"demo": {k: v for k, v in speed["demo"].items() if k != "oracle_at_target_distribution"}}
+    older["demo"]["batches"] = {b: {**row, "settings": {k: v for k, v in row["settings"].items() if k != "oracle_at_target"}}
+                                for b, row in batches.items()}
+    assert rows[0].replace("| 2.20× [2.10, 2.30] |", "| – |") in results_table.render_latency(older)  # a run before the oracle's replay
     assert "latency" not in results_table.render(ablation, EVAL)  # the README block leaves it to the early-exit page
     (tmp_path / "eval.json").write_text(json.dumps(EVAL))
     (tmp_path / "speed.json").write_text(json.dumps(speed))

@@ -118,11 +118,16 @@ class ExitHeads(nn.Module):
         return logits, {m: self._measure(m, index, hidden, logits, gamma) for m in CONFIDENCES}
 
     def confidence(self, index: int, hidden: torch.Tensor, measure: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Answer logits and the one measure an exit decides by: at inference the others are not computed."""
-        logits, gamma = self(index, hidden)
+        """Answer logits and the one measure an exit decides by: at inference the others are not computed
+        (nor gamma's cosines, where the answer does not need them)."""
+        if measure == "gamma" or self.classifiers is None:
+            logits, gamma = self(index, hidden)
+        else:
+            logits, gamma = self.classifiers[index](self.encoders[index](hidden.to(self.prototypes.dtype))), None
         return logits, self._measure(measure, index, hidden, logits, gamma)
 
-    def _measure(self, measure: str, index: int, hidden: torch.Tensor, logits: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    def _measure(self, measure: str, index: int, hidden: torch.Tensor, logits: torch.Tensor,
+                 gamma: torch.Tensor | None) -> torch.Tensor:
         if measure == "gamma":
             return (1 + gamma) / 2
         if measure == "max_prob":

@@ -193,11 +193,12 @@ def _averaged(draws: Sequence[Composed]) -> Composed:
 
 
 def baseline_comparison(outputs: Sequence[RunOutputs], point: Composed, per_video: PerVideo,
-                        p: Params) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                        p: Params) -> tuple[list[dict[str, Any]], dict[str, Any], torch.Tensor]:
     """(one row per exit rule -- the operating point, static depth at each exit, a random mix at the operating
     point's mean layers, PABEE at each patience, the oracle, the oracle at the target agreement -- with 95%
     bootstrap CIs over test videos;
-    early exit - random mix at equal mean layers, paired over test videos, for agreement and Kendall tau)."""
+    early exit - random mix at equal mean layers, paired over test videos, for agreement and Kendall tau;
+    the layers the oracle at the target runs per pooled test row)."""
     depth, exit_layers = outputs[0].depth, outputs[0].exit_layers
     e = p.evaluate
     agree = [o.agreement(p.ee.score_tolerance) for o in outputs]
@@ -213,8 +214,8 @@ def baseline_comparison(outputs: Sequence[RunOutputs], point: Composed, per_vide
                                                 per_video, p)
     oracle = [oracle_exit(a) for a in agree]
     rules["oracle"] = compose(outputs, oracle, per_video, p)
-    rules["oracle_at_target"] = compose(outputs, oracle_at_target(oracle, exit_layers, depth, p.ee.target_agreement),
-                                        per_video, p)
+    cheapest = oracle_at_target(oracle, exit_layers, depth, p.ee.target_agreement)
+    rules["oracle_at_target"] = compose(outputs, cheapest, per_video, p)
 
     def row(name: str, c: Composed) -> dict[str, Any]:
         return {"method": name, "mean_layers": c.mean_layers, "layer_bound": depth / c.mean_layers,
@@ -229,7 +230,8 @@ def baseline_comparison(outputs: Sequence[RunOutputs], point: Composed, per_vide
               "kendall_tau": paired_comparison({v: q["kendall_tau"] for v, q in point.quality.items()},
                                                {v: q["kendall_tau"] for v, q in random.quality.items()},
                                                e.n_bootstrap, e.n_permutations, e.seed)}
-    return [row(name, c) for name, c in rules.items()], versus
+    cheapest_layers = torch.cat([taken(o, at, depth, exit_layers)[1] for o, at in zip(outputs, cheapest)])
+    return [row(name, c) for name, c in rules.items()], versus, cheapest_layers
 
 
 PAPER_POINT = {"speedup": 1 / (1 - 0.21), "f1_drop": 0.013}
@@ -353,7 +355,7 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
     sweep = [setting(t)[0] for t in sorted(set(p.ee.sweep))]
     per_run = [p.ee.threshold if manual else o.calibration.threshold for o in outputs]
     point, layers = setting(per_run[0] if len(set(per_run)) == 1 else float("nan"), per_run)
-    baselines, versus_random = baseline_comparison(
+    baselines, versus_random, oracle_layers = baseline_comparison(
         outputs, compose(outputs, [first_exit(o.confidence[p.ee.confidence], t) for o, t in zip(outputs, per_run)],
                          per_video, p), per_video, p)
     scoring = TimedPass.concat([o.timed[SCORING] for o in outputs])
@@ -394,4 +396,4 @@ def early_exit_report(students: str | Path, exits: str | Path, data: ProcessedDa
         "torch_threads": torch.get_num_threads(),
         "bad_input": bad.to_dict(),
     }
-    return metrics, sweep_rows(sweep, baselines, outputs, p, full["f1"]), exit_histogram(layers, depth)
+    return metrics, sweep_rows(sweep, baselines, outputs, p, full["f1"]), exit_histogram(layers, depth, oracle_layers)

@@ -95,11 +95,19 @@ def timed_settings(
     return out
 
 
-def exit_histogram(layers: torch.Tensor, depth: int) -> list[dict[str, float]]:
-    """Rows (layers executed, count, fraction) for 1..depth."""
+ORACLE_AT_TARGET = "oracle_at_target_fraction"
+"""Column of the exit histogram: the oracle-at-target rule's share of rows per depth (:func:`exit_histogram`)."""
+
+
+def exit_histogram(layers: torch.Tensor, depth: int, oracle_at_target: torch.Tensor) -> list[dict[str, float]]:
+    """Rows (layers executed, count, fraction) for 1..depth, with the fraction of rows the oracle at the target
+    agreement runs each depth: the cheapest distribution any confidence could give these heads, which the
+    latency benchmark replays beside the measured one."""
     counts = np.bincount(layers.numpy(), minlength=depth + 1)
-    n = max(1, len(layers))
-    return [{"layers": k, "count": int(counts[k]), "fraction": float(counts[k] / n)} for k in range(1, depth + 1)]
+    oracle = np.bincount(oracle_at_target.numpy(), minlength=depth + 1)
+    n, n_oracle = max(1, len(layers)), max(1, len(oracle_at_target))
+    return [{"layers": k, "count": int(counts[k]), "fraction": float(counts[k] / n),
+             ORACLE_AT_TARGET: float(oracle[k] / n_oracle)} for k in range(1, depth + 1)]
 
 
 def ratio_ci(full_times: Sequence[float], ee_times: Sequence[float], n_bootstrap: int = 2000,
