@@ -96,9 +96,12 @@ class ExitHeads(nn.Module):
             for _ in config.exit_layers
         )
 
-    def forward(self, index: int, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Answer logits (B, n_answers) and the raw gamma = max_k cos(p_i, q_k) (B,) of exit ``index`` for hidden (B, D)."""
+    def forward(self, index: int, hidden: torch.Tensor, gamma: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Answer logits (B, n_answers) and the raw gamma = max_k cos(p_i, q_k) (B,) of exit ``index`` for hidden (B, D);
+        with ``gamma`` False, None instead where the answer does not need the cosines (``closeness`` heads)."""
         p = self.encoders[index](hidden.to(self.prototypes.dtype))
+        if not gamma and self.classifiers is not None:
+            return self.classifiers[index](p), None
         cos = nn.functional.cosine_similarity(p[:, None, :], self.prototypes[index][None], dim=-1)
         if self.log_scale is not None:  # gamma: the cosine of the answer given, however the scale rounds
             logits = self.log_scale[index].exp() * cos
@@ -120,10 +123,7 @@ class ExitHeads(nn.Module):
     def confidence(self, index: int, hidden: torch.Tensor, measure: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Answer logits and the one measure an exit decides by: at inference the others are not computed
         (nor gamma's cosines, where the answer does not need them)."""
-        if measure == "gamma" or self.classifiers is None:
-            logits, gamma = self(index, hidden)
-        else:
-            logits, gamma = self.classifiers[index](self.encoders[index](hidden.to(self.prototypes.dtype))), None
+        logits, gamma = self(index, hidden, gamma=measure == "gamma")
         return logits, self._measure(measure, index, hidden, logits, gamma)
 
     def _measure(self, measure: str, index: int, hidden: torch.Tensor, logits: torch.Tensor,
